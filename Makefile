@@ -1,0 +1,51 @@
+# Doorstep: `make run` serves the demo council; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+MANAGE := $(PY) backend/manage.py
+NODE_TESTS := tests/node
+
+.PHONY: install run serve test test-sqlite test-postgres lint typecheck node-deps bench clean
+
+$(VENV)/.installed: pyproject.toml sync/pyproject.toml clients/python/pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ./sync -e ./clients/python -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+$(NODE_TESTS)/node_modules/.installed: $(NODE_TESTS)/package.json $(NODE_TESTS)/package-lock.json
+	cd $(NODE_TESTS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+node-deps: $(NODE_TESTS)/node_modules/.installed
+
+run: install
+	$(MANAGE) migrate --noinput
+	DOORSTEP_FAST_PASSWORD_HASHER=$${DOORSTEP_FAST_PASSWORD_HASHER:-0} $(MANAGE) seed_demo --if-empty
+	$(MANAGE) demo_accounts
+	@echo "Serving on http://127.0.0.1:$(PORT)  (API docs: /api/docs/)"
+	$(VENV)/bin/uvicorn backend.asgi:application --host 127.0.0.1 --port $(PORT) --workers $${WEB_CONCURRENCY:-1} --no-access-log
+
+# The whole suite on SQLite, then again on PostgreSQL when DATABASE_URL names one.
+test: install node-deps lint typecheck
+	env -u DATABASE_URL $(VENV)/bin/pytest
+	@if [[ "$${DATABASE_URL:-}" == postgres* ]]; then \
+		echo "=== again on PostgreSQL ($${DATABASE_URL%%@*}@…) ==="; \
+		$(VENV)/bin/pytest; \
+	else \
+		echo "DATABASE_URL does not name PostgreSQL: PostgreSQL run skipped"; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check backend sync clients/python tests
+	$(VENV)/bin/ruff format --check backend sync clients/python tests
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) $(NODE_TESTS)/node_modules var

@@ -1,0 +1,1 @@
+"""Doorstep's Django project: case records, teams, allocations, devices, audit and sync."""

@@ -1,0 +1,1 @@
+"""Users, roles, teams, devices and API tokens."""

@@ -1,0 +1,98 @@
+"""Token login/logout and the caller's own profile."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backend.common.http import actor_of, client_ip
+from backend.common.serializers import StrictSerializer
+
+from .models import Team, User
+from .services import token_revoke, user_login
+
+
+class TeamOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = ["id", "name", "service"]
+
+
+class UserOutput(serializers.ModelSerializer):
+    teams = TeamOutput(many=True, read_only=True)
+    managed_teams = TeamOutput(many=True, read_only=True)
+    ref = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "ref",
+            "username",
+            "first_name",
+            "last_name",
+            "role",
+            "job_title",
+            "teams",
+            "managed_teams",
+        ]
+
+
+class TokenObtainApi(APIView):
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    class TokenObtainInput(StrictSerializer):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=256, trim_whitespace=False)
+
+    @extend_schema(
+        request=TokenObtainInput,
+        responses={
+            200: inline_serializer(
+                "TokenOutput",
+                {
+                    "token": serializers.CharField(),
+                    "expires_at": serializers.DateTimeField(),
+                    "user": UserOutput(),
+                },
+            )
+        },
+        auth=[],
+    )
+    def post(self, request: Request) -> Response:
+        data = self.TokenObtainInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        secret, token = user_login(
+            username=data.validated_data["username"],
+            password=data.validated_data["password"],
+            ip=client_ip(request),
+        )
+        return Response(
+            {"token": secret, "expires_at": token.expires_at, "user": UserOutput(token.user).data}
+        )
+
+
+class LogoutApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request: Request) -> Response:
+        token_revoke(token=request.auth, actor=actor_of(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeApi(APIView):
+    @extend_schema(responses=UserOutput)
+    def get(self, request: Request) -> Response:
+        return Response(UserOutput(request.user).data)
+
+
+class TeamListApi(APIView):
+    @extend_schema(responses=TeamOutput(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(TeamOutput(Team.objects.order_by("name"), many=True).data)

@@ -1,0 +1,91 @@
+"""Users with a role, teams, enrolled devices and hashed API tokens."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class Role(models.TextChoices):
+    PRACTITIONER = "practitioner", "Practitioner"
+    SUPERVISOR = "supervisor", "Supervisor"
+    ADMIN = "admin", "Admin"
+
+
+class User(AbstractUser):
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.PRACTITIONER)
+    job_title = models.CharField(max_length=100, blank=True)
+
+    @property
+    def ref(self) -> str:
+        """How documents name this user (``author``, ``updated_by``): ``u:<id>``."""
+        return f"u:{self.pk}"
+
+    @property
+    def is_practitioner(self) -> bool:
+        return self.role == Role.PRACTITIONER
+
+    @property
+    def is_supervisor(self) -> bool:
+        return self.role == Role.SUPERVISOR
+
+    @property
+    def is_admin_role(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+class Team(models.Model):
+    class Service(models.TextChoices):
+        EARLY_HELP = "early_help", "Early help"
+        CHILD_IN_NEED = "child_in_need", "Child in need"
+        CHILD_PROTECTION = "child_protection", "Child protection"
+        LOOKED_AFTER = "looked_after", "Looked after children"
+
+    name = models.CharField(max_length=100, unique=True)
+    service = models.CharField(max_length=30, choices=Service.choices)
+    members = models.ManyToManyField(User, related_name="teams", blank=True)
+    managers = models.ManyToManyField(User, related_name="managed_teams", blank=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Device(models.Model):
+    """A tablet or client enrolled by a user with its X25519 public key."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        REVOKED = "revoked", "Revoked"
+        WIPE_PENDING = "wipe_pending", "Wipe ordered"
+        WIPED = "wiped", "Wiped"
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="devices")
+    name = models.CharField(max_length=100)
+    public_key = models.CharField(max_length=64, help_text="X25519 public key, base64 (32 bytes)")
+    app_version = models.CharField(max_length=40, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    enrolled_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_sync_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    wipe_ordered_at = models.DateTimeField(null=True, blank=True)
+    wiped_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.user.username})"
+
+
+class AuthToken(models.Model):
+    """An API token; only its SHA-256 is stored. ``device`` set → a device token."""
+
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tokens")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, null=True, blank=True, related_name="tokens")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "revoked_at"])]

@@ -1,0 +1,93 @@
+"""Login, logout and token issue; every outcome is audited."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import transaction
+from django.utils import timezone
+
+from backend.audit.models import AuditAction, AuditEvent
+from backend.audit.services import Actor, audit_record
+from backend.common.errors import ApplicationError, ErrorCode
+
+from .models import AuthToken, Device, User
+from .tokens import generate_token, hash_token
+
+
+def token_issue(
+    *, user: User, device: Device | None = None, now: datetime | None = None
+) -> tuple[str, AuthToken]:
+    """Create a token for ``user`` (a device token when ``device`` is given); returns the secret once."""
+    now = now or timezone.now()
+    if device is None:
+        ttl = timedelta(hours=settings.DOORSTEP_TOKEN_TTL_HOURS)
+    else:
+        ttl = timedelta(days=settings.DOORSTEP_DEVICE_TOKEN_TTL_DAYS)
+    secret = generate_token()
+    token = AuthToken.objects.create(
+        key_hash=hash_token(secret),
+        prefix=secret[:8],
+        user=user,
+        device=device,
+        created_at=now,
+        expires_at=now + ttl,
+    )
+    return secret, token
+
+
+def _recent_failures(username: str, ip: str | None, now: datetime) -> int:
+    window = now - timedelta(minutes=settings.DOORSTEP_LOGIN_FAILURE_WINDOW_MINUTES)
+    return AuditEvent.objects.filter(
+        action=AuditAction.LOGIN_FAILED, actor_username=username[:150], at__gte=window
+    ).count()
+
+
+def user_login(
+    *, username: str, password: str, ip: str | None, now: datetime | None = None
+) -> tuple[str, AuthToken]:
+    """Check credentials and issue a token.
+
+    Raises ``ApplicationError`` THROTTLED after too many recent failures for this username
+    (counted from the audit trail, so every app process sees the same count), and
+    AUTHENTICATION_FAILED for a wrong username or password (without saying which). Not one
+    transaction on purpose: a failed attempt is recorded even though the call raises.
+    """
+    now = now or timezone.now()
+    if _recent_failures(username, ip, now) >= settings.DOORSTEP_LOGIN_FAILURES_ALLOWED:
+        raise ApplicationError(
+            ErrorCode.THROTTLED,
+            "too many failed logins for this account; wait "
+            f"{settings.DOORSTEP_LOGIN_FAILURE_WINDOW_MINUTES} minutes or ask an admin",
+            extra={"retry_after_seconds": settings.DOORSTEP_LOGIN_FAILURE_WINDOW_MINUTES * 60},
+        )
+    user = authenticate(username=username, password=password)
+    if user is None or not user.is_active:
+        audit_record(
+            actor=None,
+            action=AuditAction.LOGIN_FAILED,
+            username=username[:150],
+            detail={"ip": ip} if ip else {},
+        )
+        raise ApplicationError(ErrorCode.AUTHENTICATION_FAILED, "wrong username or password")
+    with transaction.atomic():
+        secret, token = token_issue(user=user, now=now)
+        user.last_login = now
+        user.save(update_fields=["last_login"])
+        audit_record(
+            actor=Actor(user=user, ip=ip),
+            action=AuditAction.LOGIN,
+            object_type="token",
+            object_id=token.prefix,
+        )
+    return secret, token
+
+
+@transaction.atomic
+def token_revoke(*, token: AuthToken, actor: Actor, now: datetime | None = None) -> None:
+    """Revoke ``token`` (logout)."""
+    token.revoked_at = now or timezone.now()
+    token.save(update_fields=["revoked_at"])
+    audit_record(actor=actor, action=AuditAction.LOGOUT, object_type="token", object_id=token.prefix)

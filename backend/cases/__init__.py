@@ -1,0 +1,1 @@
+"""Cases (the relational side: team, type, status, visit frequency) and their allocations."""

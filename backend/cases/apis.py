@@ -1,0 +1,259 @@
+"""REST endpoints for cases and their allocations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backend.accounts.models import Team, User
+from backend.common.errors import ApplicationError, ErrorCode, NotFound, OutOfScope
+from backend.common.http import actor_of
+from backend.common.pagination import Pagination
+from backend.common.serializers import StrictSerializer, content_field_class, id_field
+from backend.records.apis import (
+    REV_PATTERN,
+    document_output,
+    document_output_serializer,
+    update_input,
+)
+from backend.records.codec import open_body
+from backend.records.models import Document, Revision
+from backend.records.permissions import can_read_case
+from backend.records.services import document_read, document_update
+
+from .models import Allocation, Case
+from .selectors import allocation_history, case_list, visit_timescale
+from .services import allocation_add, allocation_end, case_close, case_create
+
+
+class AllocationOutput(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username")
+    name = serializers.SerializerMethodField()
+    active = serializers.BooleanField()
+
+    class Meta:
+        model = Allocation
+        fields = [
+            "id",
+            "user",
+            "username",
+            "name",
+            "role",
+            "active",
+            "started_at",
+            "started_seq",
+            "ended_at",
+            "ended_seq",
+        ]
+
+    def get_name(self, obj: Allocation) -> str:
+        return obj.user.get_full_name() or obj.user.username
+
+
+class CaseSummaryOutput(serializers.Serializer):
+    id = serializers.CharField()
+    rev = serializers.CharField()
+    case_number = serializers.CharField()
+    case_type = serializers.CharField()
+    status = serializers.CharField()
+    team = inline_serializer("CaseTeam", {"id": serializers.IntegerField(), "name": serializers.CharField()})
+    family_name = serializers.CharField()
+    visit_frequency_days = serializers.IntegerField()
+    last_visit_on = serializers.DateField(allow_null=True)
+    next_visit_due = serializers.DateField()
+    overdue = serializers.BooleanField()
+    allocations = AllocationOutput(many=True)
+
+
+def _case_extras(case: Case) -> dict[str, Any]:
+    timescale = visit_timescale(case, today=timezone.localdate())
+    allocations = getattr(case, "live_allocations", None)
+    if allocations is None:
+        allocations = list(case.allocations.filter(ended_seq__isnull=True).select_related("user"))
+    return {
+        "case_number": case.case_number,
+        "case_type": case.case_type,
+        "status": case.status,
+        "team": {"id": case.team_id, "name": case.team.name},
+        "visit_frequency_days": case.visit_frequency_days,
+        "last_visit_on": timescale.last_visit_on,
+        "next_visit_due": timescale.next_visit_due,
+        "overdue": timescale.overdue,
+        "allocations": AllocationOutput(allocations, many=True).data,
+    }
+
+
+class CaseListCreateApi(APIView):
+    class CaseFilter(StrictSerializer):
+        status = serializers.ChoiceField(choices=["open", "closed"], required=False)
+        case_type = serializers.ChoiceField(
+            choices=[c for c, _ in Case._meta.get_field("case_type").choices], required=False
+        )
+        team = id_field(required=False)
+        case_number = serializers.CharField(required=False, max_length=20)
+        allocated_to = id_field(required=False)
+        overdue = serializers.BooleanField(required=False, allow_null=True, default=None)
+        page = id_field(required=False)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=200)
+
+    class CaseCreateInput(StrictSerializer):
+        team = id_field()
+        id = serializers.RegexField(r"^case:[0-9A-Z]{26}$", required=False)
+        content = content_field_class("case", partial=True)()
+
+    @extend_schema(parameters=[CaseFilter], responses=CaseSummaryOutput(many=True), tags=["Cases"])
+    def get(self, request: Request) -> Response:
+        filters = self.CaseFilter(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        cases = list(case_list(user=request.user, filters=filters.validated_data))
+        overdue = filters.validated_data.get("overdue")
+        extras = {c.id: _case_extras(c) for c in cases}
+        if overdue is not None:
+            cases = [c for c in cases if extras[c.id]["overdue"] == overdue]
+        paginator = Pagination()
+        page = paginator.paginate_queryset(cases, request, view=self)  # type: ignore[arg-type]
+        docs = {d.id: d for d in Document.objects.filter(pk__in=[c.id for c in page])}
+        bodies = dict(
+            Revision.objects.filter(
+                document_id__in=list(docs), rev__in=[d.rev for d in docs.values()]
+            ).values_list("document_id", "body")
+        )
+        items = []
+        for case in page:
+            document = docs[case.id]
+            content = open_body(doc_id=case.id, doc_type="case", case_id=case.id, body=bodies[case.id])
+            items.append(
+                {
+                    "id": case.id,
+                    "rev": document.rev,
+                    "family_name": content.get("family_name", ""),
+                    **extras[case.id],
+                }
+            )
+        return paginator.get_paginated_response(items)
+
+    @extend_schema(
+        request=CaseCreateInput, responses={201: document_output_serializer("case")}, tags=["Cases"]
+    )
+    def post(self, request: Request) -> Response:
+        data = self.CaseCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = Team.objects.filter(pk=data.validated_data["team"]).first()
+        if team is None:
+            raise ApplicationError(ErrorCode.INVALID_FIELD, "no such team", field="team")
+        view = case_create(
+            actor=actor_of(request),
+            team=team,
+            content=data.validated_data["content"],
+            case_id=data.validated_data.get("id"),
+        )
+        case = Case.objects.select_related("team").get(pk=view.id)
+        return Response({**document_output(view), **_case_extras(case)}, status=status.HTTP_201_CREATED)
+
+
+class CaseDetailApi(APIView):
+    @extend_schema(responses=document_output_serializer("case"), tags=["Cases"])
+    def get(self, request: Request, case_id: str) -> Response:
+        view = document_read(actor=actor_of(request), doc_id=case_id, doc_type="case")
+        case = Case.objects.select_related("team").get(pk=case_id)
+        return Response({**document_output(view), **_case_extras(case)})
+
+    def _update(self, request: Request, case_id: str, *, partial: bool) -> Response:
+        data = update_input("case", partial=partial)(data=request.data)
+        data.is_valid(raise_exception=True)
+        view = document_update(
+            actor=actor_of(request),
+            doc_id=case_id,
+            rev=data.validated_data["rev"],
+            content=data.validated_data["content"],
+            partial=partial,
+            doc_type="case",
+        )
+        case = Case.objects.select_related("team").get(pk=case_id)
+        return Response({**document_output(view), **_case_extras(case)})
+
+    @extend_schema(
+        request=update_input("case", partial=False),
+        responses=document_output_serializer("case"),
+        tags=["Cases"],
+    )
+    def put(self, request: Request, case_id: str) -> Response:
+        return self._update(request, case_id, partial=False)
+
+    @extend_schema(
+        request=update_input("case", partial=True),
+        responses=document_output_serializer("case"),
+        tags=["Cases"],
+    )
+    def patch(self, request: Request, case_id: str) -> Response:
+        return self._update(request, case_id, partial=True)
+
+
+class CaseCloseApi(APIView):
+    class CaseCloseInput(StrictSerializer):
+        rev = serializers.RegexField(REV_PATTERN)
+
+    @extend_schema(request=CaseCloseInput, responses=document_output_serializer("case"), tags=["Cases"])
+    def post(self, request: Request, case_id: str) -> Response:
+        data = self.CaseCloseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        view = case_close(actor=actor_of(request), case_id=case_id, rev=data.validated_data["rev"])
+        case = Case.objects.select_related("team").get(pk=case_id)
+        return Response({**document_output(view), **_case_extras(case)})
+
+
+def _readable_case(request: Request, case_id: str) -> Case:
+    case = Case.objects.select_related("team").filter(pk=case_id).first()
+    if case is None:
+        raise NotFound("case")
+    if not can_read_case(request.user, case):
+        raise OutOfScope("case", object_type="case", object_id=case_id, case_id=case_id)
+    return case
+
+
+class AllocationListCreateApi(APIView):
+    class AllocationCreateInput(StrictSerializer):
+        user = id_field()
+        role = serializers.ChoiceField(choices=Allocation.Role.values)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("history", bool, description="Include ended allocations.")],
+        responses=AllocationOutput(many=True),
+        tags=["Allocations"],
+    )
+    def get(self, request: Request, case_id: str) -> Response:
+        case = _readable_case(request, case_id)
+        qs = allocation_history(case=case)
+        if request.query_params.get("history", "").lower() not in {"1", "true", "yes"}:
+            qs = qs.filter(ended_seq__isnull=True)
+        return Response(AllocationOutput(qs, many=True).data)
+
+    @extend_schema(request=AllocationCreateInput, responses={201: AllocationOutput}, tags=["Allocations"])
+    def post(self, request: Request, case_id: str) -> Response:
+        _readable_case(request, case_id)
+        data = self.AllocationCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = User.objects.filter(pk=data.validated_data["user"]).first()
+        if user is None:
+            raise ApplicationError(ErrorCode.INVALID_FIELD, "no such user", field="user")
+        allocation = allocation_add(
+            actor=actor_of(request), case_id=case_id, user=user, role=data.validated_data["role"]
+        )
+        return Response(AllocationOutput(allocation).data, status=status.HTTP_201_CREATED)
+
+
+class AllocationEndApi(APIView):
+    @extend_schema(request=None, responses=AllocationOutput, tags=["Allocations"])
+    def post(self, request: Request, allocation_id: int) -> Response:
+        allocation = Allocation.objects.select_related("case").filter(pk=allocation_id).first()
+        if allocation is None:
+            raise NotFound("allocation")
+        _readable_case(request, allocation.case_id)
+        allocation = allocation_end(actor=actor_of(request), allocation_id=allocation_id)
+        return Response(AllocationOutput(allocation).data)

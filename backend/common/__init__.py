@@ -1,0 +1,1 @@
+"""Cross-cutting pieces: application errors, the exception handler, ids, limits, pagination."""

@@ -1,0 +1,1 @@
+"""The demo council: deterministic factories and the seed/demo_accounts commands."""

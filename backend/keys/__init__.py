@@ -1,0 +1,1 @@
+"""Case data keys wrapped by the server keyring; device key envelopes."""

@@ -1,0 +1,1 @@
+"""The document store: revision trees, every revision body, the global change sequence."""

@@ -1,0 +1,42 @@
+"""Sealing document content into its stored form ``{"meta", "enc"}`` and opening it again."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from backend.keys.services import case_key_by_kid, case_key_current
+from sync import DecryptionError, DocSchema, decrypt_body, encrypt_body, load_schemas
+
+
+@lru_cache(maxsize=1)
+def schemas() -> dict[str, DocSchema]:
+    return load_schemas()
+
+
+def schema_for(doc_type: str) -> DocSchema:
+    return schemas()[doc_type]
+
+
+def seal(*, doc_id: str, doc_type: str, case_id: str, content: dict[str, Any]) -> dict[str, Any]:
+    """Split ``content`` into clear meta and a body encrypted under the case's current key."""
+    meta, secret = schema_for(doc_type).split(content)
+    kid, key = case_key_current(case_id=case_id)
+    enc = encrypt_body(secret, key=key, kid=kid, doc_id=doc_id, doc_type=doc_type, case_id=case_id)
+    return {"meta": meta, "enc": enc}
+
+
+def open_body(*, doc_id: str, doc_type: str, case_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Decrypt a stored body back into content; ``DecryptionError`` if it does not open."""
+    enc = body.get("enc")
+    if not isinstance(enc, dict) or not isinstance(enc.get("kid"), str):
+        raise DecryptionError()
+    kid = enc["kid"]
+    if not kid.startswith(case_id + "#"):
+        raise DecryptionError()
+    try:
+        key = case_key_by_kid(kid=kid)
+    except Exception as exc:  # unknown kid: same opaque answer as a bad tag
+        raise DecryptionError() from exc
+    secret = decrypt_body(enc, key=key, doc_id=doc_id, doc_type=doc_type, case_id=case_id)
+    return schema_for(doc_type).join(body.get("meta") or {}, secret)

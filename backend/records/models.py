@@ -1,0 +1,88 @@
+"""Documents with CouchDB revision trees, every revision body (ciphertext), and projections."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class SeqTick(models.Model):
+    """SQLite's source of global sequence numbers (PostgreSQL uses a real SEQUENCE)."""
+
+    seq = models.BigAutoField(primary_key=True)
+
+
+class Document(models.Model):
+    id = models.CharField(max_length=40, primary_key=True)
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="documents")
+    doc_type = models.CharField(max_length=20)
+    #: Global sequence number of the latest change to this document.
+    seq = models.BigIntegerField(db_index=True)
+    #: Winning revision (CouchDB's rule) and whether it is a deletion.
+    rev = models.CharField(max_length=80)
+    deleted = models.BooleanField(default=False)
+    #: ``sync.revtree.to_json`` of the (stemmed) revision tree.
+    tree = models.JSONField()
+    #: Clear-text ``meta`` of the winning revision (workflow fields only, never personal data).
+    meta = models.JSONField(default=dict)
+    schema_version = models.PositiveSmallIntegerField(default=1)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["case", "seq"]),
+            models.Index(fields=["case", "doc_type"]),
+        ]
+
+
+class Revision(models.Model):
+    """One revision body exactly as stored on the wire: ``{"meta", "enc"}`` (ciphertext)."""
+
+    class Origin(models.TextChoices):
+        REST = "rest", "REST API"
+        SYNC = "sync", "Replication"
+        MERGE = "merge", "Server merge"
+        DECISION = "decision", "Supervisor decision"
+        WORKFLOW = "workflow", "Workflow transition"
+        SYSTEM = "system", "System"
+
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="revisions")
+    rev = models.CharField(max_length=80)
+    generation = models.PositiveIntegerField()
+    parent_rev = models.CharField(max_length=80, blank=True)
+    deleted = models.BooleanField(default=False)
+    body = models.JSONField()
+    seq = models.BigIntegerField()
+    created_at = models.DateTimeField()
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    device = models.ForeignKey(
+        "accounts.Device", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    origin = models.CharField(max_length=10, choices=Origin.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["document", "rev"], name="one_body_per_rev")]
+
+
+class VisitRecord(models.Model):
+    """Projection of each ``visit`` document for the review queue and overdue list."""
+
+    document = models.OneToOneField(
+        Document, on_delete=models.PROTECT, primary_key=True, related_name="visit"
+    )
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="visit_records")
+    status = models.CharField(max_length=20, db_index=True)
+    visit_date = models.DateTimeField(null=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    signed_off_at = models.DateTimeField(null=True, blank=True)
+    deleted = models.BooleanField(default=False)
+    needs_decision = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["case", "status"])]

@@ -1,0 +1,36 @@
+"""Who may read and write which case's documents (authorisation data is relational)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backend.accounts.models import Role
+from backend.cases.models import Allocation, Case
+
+
+def is_allocated(user: Any, case_id: str) -> bool:
+    return Allocation.objects.filter(case_id=case_id, user=user, ended_seq__isnull=True).exists()
+
+
+def manages_team(user: Any, team_id: int) -> bool:
+    return user.role == Role.SUPERVISOR and user.managed_teams.filter(pk=team_id).exists()
+
+
+def can_read_case(user: Any, case: Case) -> bool:
+    if user.role == Role.ADMIN:
+        return True
+    if user.role == Role.SUPERVISOR:
+        return manages_team(user, case.team_id)
+    return is_allocated(user, case.id)
+
+
+def can_write_document(user: Any, case: Case, doc_type: str) -> bool:
+    """Case documents: the team's supervisors and admins; everything else: allocated workers
+    and the team's supervisors."""
+    if doc_type == "case":
+        return user.role == Role.ADMIN or manages_team(user, case.team_id)
+    if user.role == Role.SUPERVISOR:
+        return manages_team(user, case.team_id)
+    if user.role == Role.PRACTITIONER:
+        return is_allocated(user, case.id)
+    return False

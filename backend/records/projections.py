@@ -1,0 +1,80 @@
+"""Relational projections of documents, updated in the write's transaction (no signals)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from backend.cases.models import Case
+
+from .models import Document, VisitRecord
+
+
+def _dt(value: object) -> datetime | None:
+    return parse_datetime(value) if isinstance(value, str) else None
+
+
+def _d(value: object) -> date | None:
+    return parse_date(value) if isinstance(value, str) else None
+
+
+def _user_id(ref: object) -> int | None:
+    if isinstance(ref, str) and ref.startswith("u:") and ref[2:].isdigit():
+        return int(ref[2:])
+    return None
+
+
+def project(document: Document) -> None:
+    """Bring the projection of ``document`` in line with its winning revision's meta.
+
+    A visit counts towards a case's statutory timescale once it is submitted (a draft may
+    still be a plan) and only if its date is not in the future.
+    """
+    if document.doc_type == "case":
+        _project_case(document)
+    elif document.doc_type == "visit":
+        _project_visit(document)
+
+
+def _project_case(document: Document) -> None:
+    meta = document.meta
+    if document.deleted:
+        return
+    fields = {
+        "case_type": meta.get("case_type"),
+        "status": meta.get("status"),
+        "visit_frequency_days": meta.get("visit_frequency_days"),
+        "opened_on": _d(meta.get("opened_on")),
+        "closed_on": _d(meta.get("closed_on")),
+        "updated_at": document.updated_at,
+    }
+    Case.objects.filter(pk=document.case_id).update(
+        **{k: v for k, v in fields.items() if v is not None or k == "closed_on"}
+    )
+
+
+def _project_visit(document: Document) -> None:
+    meta = document.meta
+    author_id = _user_id(meta.get("author"))
+    VisitRecord.objects.update_or_create(
+        document=document,
+        defaults={
+            "case_id": document.case_id,
+            "status": meta.get("status", "draft") if not document.deleted else "deleted",
+            "visit_date": _dt(meta.get("visit_date")),
+            "author_id": author_id,
+            "submitted_at": _dt(meta.get("submitted_at")),
+            "signed_off_at": _dt(meta.get("signed_off_at")),
+            "deleted": document.deleted,
+            "needs_decision": bool(meta.get("decisions_pending")),
+        },
+    )
+    latest = (
+        VisitRecord.objects.filter(case_id=document.case_id, deleted=False, visit_date__lte=timezone.now())
+        .exclude(status="draft")
+        .aggregate(latest=Max("visit_date"))["latest"]
+    )
+    Case.objects.filter(pk=document.case_id).update(last_visit_on=latest.date() if latest else None)

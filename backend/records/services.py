@@ -1,0 +1,485 @@
+"""The document store: every write to a case document, REST or replicated, goes through here.
+
+A write adds a revision to the document's revision tree (``sync.revtree``), keeps the new
+revision body (ciphertext) forever, takes the next global sequence number, updates the
+document's winner and the relational projections, merges concurrent leaves, and appends its
+audit event — all in one transaction.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from backend.audit.models import AuditAction
+from backend.audit.services import Actor, audit_record
+from backend.cases.models import Case
+from backend.common.errors import (
+    ApplicationError,
+    ErrorCode,
+    Forbidden,
+    NotFound,
+    OutOfScope,
+    StaleRevision,
+)
+from backend.common.ids import doc_type_of, new_id
+from sync import InvalidDocument, revtree
+
+from . import projections
+from .codec import open_body, schema_for, seal
+from .models import Document, Revision
+from .permissions import can_read_case, can_write_document
+from .sequence import next_seq
+
+#: Fields only the server sets through REST (workflow, authorship); clients may echo them back.
+SERVER_FIELDS: dict[str, frozenset[str]] = {
+    "case": frozenset({"author", "created_at", "updated_at", "updated_by", "status", "closed_on"}),
+    "person": frozenset({"author", "created_at", "updated_at", "updated_by"}),
+    "visit": frozenset(
+        {
+            "author",
+            "created_at",
+            "updated_at",
+            "updated_by",
+            "status",
+            "submitted_at",
+            "signed_off_at",
+            "signed_off_by",
+            "decisions_pending",
+            "transitions",
+        }
+    ),
+    "note": frozenset({"author", "created_at", "updated_at", "updated_by"}),
+    "addendum": frozenset({"author", "created_at", "updated_at", "updated_by", "status", "source_rev"}),
+}
+
+
+@dataclass(frozen=True)
+class DocumentView:
+    """A document as the REST API shows it: decrypted content of the winning revision."""
+
+    id: str
+    rev: str
+    doc_type: str
+    case_id: str
+    schema: int
+    deleted: bool
+    content: dict[str, Any]
+    conflicts: tuple[str, ...] = ()
+    decisions_pending: tuple[str, ...] = field(default=())
+
+
+def _iso(now: datetime) -> str:
+    return now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def view_of(document: Document, body: dict[str, Any] | None = None) -> DocumentView:
+    """Decrypt ``document``'s winning revision (``body`` if the caller already has it)."""
+    if body is None:
+        body = Revision.objects.values_list("body", flat=True).get(document=document, rev=document.rev)
+    content = (
+        {}
+        if document.deleted
+        else open_body(doc_id=document.id, doc_type=document.doc_type, case_id=document.case_id, body=body)
+    )
+    tree = revtree.from_json(document.tree)
+    return DocumentView(
+        id=document.id,
+        rev=document.rev,
+        doc_type=document.doc_type,
+        case_id=document.case_id,
+        schema=document.schema_version,
+        deleted=document.deleted,
+        content=content,
+        conflicts=tuple(revtree.conflicts(tree)),
+        decisions_pending=tuple(document.meta.get("decisions_pending") or ()),
+    )
+
+
+# --- the one path every revision takes -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredRevision:
+    document: Document
+    rev: str
+    outcome: str
+    seq: int | None
+
+
+def store_revision(
+    *,
+    document: Document | None,
+    doc_id: str,
+    doc_type: str,
+    case: Case,
+    path: revtree.RevPath,
+    body: dict[str, Any],
+    deleted: bool,
+    actor: Actor,
+    origin: str,
+    now: datetime,
+) -> StoredRevision:
+    """Merge ``path`` (ending in the new leaf) into the document's tree and keep ``body``.
+
+    Idempotent: a revision already present changes nothing and takes no sequence number.
+    Must run inside a transaction holding the document (``select_for_update``).
+    """
+    tree = revtree.from_json(document.tree) if document is not None else ()
+    new_tree, outcome = revtree.merge(tree, path, revs_limit=settings.DOORSTEP_REVS_LIMIT)
+    leaf_rev = _leaf_rev(path)
+    if document is not None and outcome == "internal_node":
+        node = revtree.find_node(tree, leaf_rev)
+        if node is not None and node.available:
+            return StoredRevision(document=document, rev=leaf_rev, outcome=outcome, seq=None)
+    seq = next_seq()
+    winner = revtree.winning_rev(new_tree)
+    if winner == leaf_rev:
+        meta = body.get("meta") or {}
+    else:
+        meta = document.meta if document is not None else {}
+        if document is not None and winner != document.rev:
+            meta = (
+                Revision.objects.filter(document=document, rev=winner).values_list("body", flat=True).first()
+                or {}
+            ).get("meta", {})
+    if document is None:
+        document = Document(
+            id=doc_id,
+            case=case,
+            doc_type=doc_type,
+            created_at=now,
+        )
+    document.seq = seq
+    document.rev = winner
+    document.deleted = revtree.is_deleted(new_tree)
+    document.tree = revtree.to_json(new_tree)
+    document.meta = meta
+    document.updated_at = now
+    document.save()
+    pos, _ = revtree.parse_rev(leaf_rev)
+    lineage = revtree.ancestry(new_tree, leaf_rev)
+    parent = lineage[1] if len(lineage) > 1 else None
+    Revision.objects.create(
+        document=document,
+        rev=leaf_rev,
+        generation=pos,
+        parent_rev=parent or "",
+        deleted=deleted,
+        body=body,
+        seq=seq,
+        created_at=now,
+        author=actor.user,
+        device=actor.device,
+        origin=origin,
+    )
+    projections.project(document)
+    return StoredRevision(document=document, rev=leaf_rev, outcome=outcome, seq=seq)
+
+
+def _leaf_rev(path: revtree.RevPath) -> str:
+    """The rev at the end of a linear path (a path from ``_revisions`` has one branch)."""
+    node, pos = path.node, path.pos
+    while node.children:
+        node, pos = node.children[0], pos + 1
+    return f"{pos}-{node.hash}"
+
+
+def new_edit_path(
+    *, parent_rev: str | None, tree: revtree.RevTree, body: dict[str, Any], deleted: bool
+) -> revtree.RevPath:
+    """The path for a new edit on top of ``parent_rev`` (new_edits=true semantics)."""
+    rev_hash = revtree.new_rev_hash(parent=parent_rev, deleted=deleted, body=body)
+    if parent_rev is None:
+        return revtree.path_from_revisions(1, [rev_hash], deleted=deleted)
+    ancestry = revtree.ancestry(tree, parent_rev)
+    pos, _ = revtree.parse_rev(parent_rev)
+    ids = [rev_hash, *(revtree.parse_rev(r)[1] for r in ancestry)]
+    return revtree.path_from_revisions(pos + 1, ids, deleted=deleted)
+
+
+# --- REST-facing services ---------------------------------------------------------------------
+
+
+def _check_server_fields(doc_type: str, content: dict[str, Any], current: dict[str, Any]) -> None:
+    for name in SERVER_FIELDS[doc_type]:
+        if name in content and content[name] != current.get(name):
+            raise ApplicationError(
+                ErrorCode.INVALID_FIELD,
+                f"{name} is set by the server and cannot be changed here",
+                field=name,
+            )
+
+
+def _check_immutable(doc_type: str, content: dict[str, Any], current: dict[str, Any]) -> None:
+    rules = schema_for(doc_type).rules
+    for name, rule in rules.items():
+        if rule.rule == "immutable" and name in current and content.get(name) != current[name]:
+            raise ApplicationError(ErrorCode.INVALID_FIELD, f"{name} cannot be changed once set", field=name)
+
+
+def _validate(doc_type: str, content: dict[str, Any]) -> None:
+    schema_for(doc_type).validate(content)
+
+
+def _get_case_for_write(actor: Actor, case_id: str, doc_type: str) -> Case:
+    case = Case.objects.filter(pk=case_id).first()
+    if case is None:
+        raise NotFound("case")
+    if not can_read_case(actor.user, case):
+        raise OutOfScope("case", object_type="case", object_id=case_id, case_id=case_id)
+    if not can_write_document(actor.user, case, doc_type):
+        raise Forbidden(f"you may not write {doc_type} records on this case")
+    return case
+
+
+@transaction.atomic
+def document_create(
+    *,
+    actor: Actor,
+    case_id: str,
+    doc_type: str,
+    content: dict[str, Any],
+    doc_id: str | None = None,
+    origin: str = Revision.Origin.REST,
+    now: datetime | None = None,
+    server_content: dict[str, Any] | None = None,
+) -> DocumentView:
+    """Create a document of ``doc_type`` on ``case_id`` with ``content``.
+
+    The server sets author, times and workflow fields (``server_content`` overrides them for
+    internal callers). Raises InvalidDocument (schema), Forbidden, NotFound.
+    """
+    now = now or timezone.now()
+    case = _get_case_for_write(actor, case_id, doc_type)
+    content = dict(content)
+    _check_server_fields(doc_type, content, {})
+    stamp = _iso(now)
+    full = {
+        **content,
+        "author": actor.ref,
+        "created_at": stamp,
+        "updated_at": stamp,
+        "updated_by": actor.ref,
+        **_initial_workflow(doc_type),
+        **(server_content or {}),
+    }
+    _validate(doc_type, full)
+    doc_id = doc_id or new_id(doc_type)
+    if doc_type_of(doc_id) != doc_type:
+        raise InvalidDocument(f"id must look like {doc_type}:<ULID>", field="id")
+    if Document.objects.filter(pk=doc_id).exists():
+        raise ApplicationError(ErrorCode.CONFLICT, "a document with this id already exists", field="id")
+    body = seal(doc_id=doc_id, doc_type=doc_type, case_id=case.id, content=full)
+    body["schema"] = schema_for(doc_type).version
+    path = new_edit_path(parent_rev=None, tree=(), body=body, deleted=False)
+    stored = store_revision(
+        document=None,
+        doc_id=doc_id,
+        doc_type=doc_type,
+        case=case,
+        path=path,
+        body=body,
+        deleted=False,
+        actor=actor,
+        origin=origin,
+        now=now,
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        object_type=doc_type,
+        object_id=doc_id,
+        case_id=case.id,
+        detail={"rev": stored.rev, "via": origin},
+    )
+    return view_of(stored.document, body)
+
+
+def _initial_workflow(doc_type: str) -> dict[str, Any]:
+    if doc_type == "visit":
+        return {"status": "draft"}
+    if doc_type == "case":
+        return {"status": "open"}
+    if doc_type == "addendum":
+        return {"status": "open"}
+    return {}
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 JSON merge patch (``null`` removes a member)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+def lock_document(doc_id: str) -> Document:
+    """The document row, locked for this transaction; NotFound if absent."""
+    document = Document.objects.select_for_update().select_related("case").filter(pk=doc_id).first()
+    if document is None:
+        raise NotFound("document")
+    return document
+
+
+@transaction.atomic
+def document_update(
+    *,
+    actor: Actor,
+    doc_id: str,
+    rev: str,
+    content: dict[str, Any],
+    partial: bool,
+    doc_type: str | None = None,
+    now: datetime | None = None,
+) -> DocumentView:
+    """Replace (or merge-patch, ``partial``) the content of ``doc_id`` edited at ``rev``.
+
+    Optimistic concurrency: ``rev`` must be the current winning revision, else StaleRevision
+    (409, with the current rev). Raises InvalidDocument, Forbidden, NotFound.
+    """
+    now = now or timezone.now()
+    revtree.parse_rev(rev)
+    document = lock_document(doc_id)
+    if doc_type is not None and document.doc_type != doc_type:
+        raise NotFound(doc_type)
+    case = _get_case_for_write(actor, document.case_id, document.doc_type)
+    if document.deleted:
+        raise NotFound(document.doc_type)
+    if rev != document.rev:
+        raise StaleRevision(document.rev)
+    current = view_of(document).content
+    if document.doc_type == "visit" and current.get("status") == "signed_off":
+        raise ApplicationError(
+            ErrorCode.CONFLICT,
+            "this visit is signed off and cannot change; add an addendum instead",
+            field="status",
+        )
+    _check_server_fields(document.doc_type, content, current)
+    new_content = (
+        merge_patch(current, content)
+        if partial
+        else {
+            **content,
+            **{k: current[k] for k in SERVER_FIELDS[document.doc_type] if k in current},
+        }
+    )
+    _check_immutable(document.doc_type, new_content, current)
+    new_content["updated_at"] = _iso(now)
+    new_content["updated_by"] = actor.ref
+    _validate(document.doc_type, new_content)
+    return _write_edit(
+        actor=actor,
+        document=document,
+        case=case,
+        content=new_content,
+        origin=Revision.Origin.REST,
+        now=now,
+        action=AuditAction.UPDATE,
+        changed=sorted(k for k in new_content if new_content.get(k) != current.get(k)),
+    )
+
+
+def _write_edit(
+    *,
+    actor: Actor,
+    document: Document,
+    case: Case,
+    content: dict[str, Any],
+    origin: str,
+    now: datetime,
+    action: str,
+    changed: list[str],
+    detail: dict[str, Any] | None = None,
+) -> DocumentView:
+    """Store ``content`` as a new revision on the document's winning leaf, and audit it."""
+    body = seal(doc_id=document.id, doc_type=document.doc_type, case_id=case.id, content=content)
+    body["schema"] = schema_for(document.doc_type).version
+    tree = revtree.from_json(document.tree)
+    path = new_edit_path(parent_rev=document.rev, tree=tree, body=body, deleted=False)
+    stored = store_revision(
+        document=document,
+        doc_id=document.id,
+        doc_type=document.doc_type,
+        case=case,
+        path=path,
+        body=body,
+        deleted=False,
+        actor=actor,
+        origin=origin,
+        now=now,
+    )
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type=document.doc_type,
+        object_id=document.id,
+        case_id=case.id,
+        detail={"rev": stored.rev, "via": origin, "fields": changed, **(detail or {})},
+    )
+    return view_of(stored.document, body)
+
+
+def document_write_internal(
+    *,
+    actor: Actor,
+    document: Document,
+    content: dict[str, Any],
+    origin: str,
+    action: str,
+    now: datetime,
+    detail: dict[str, Any] | None = None,
+) -> DocumentView:
+    """For other services (workflow, decisions) that already checked permissions and hold the lock."""
+    current = view_of(document).content
+    content = {**content, "updated_at": _iso(now), "updated_by": actor.ref}
+    _validate(document.doc_type, content)
+    return _write_edit(
+        actor=actor,
+        document=document,
+        case=document.case,
+        content=content,
+        origin=origin,
+        now=now,
+        action=action,
+        changed=sorted(k for k in content if content.get(k) != current.get(k)),
+        detail=detail,
+    )
+
+
+@transaction.atomic
+def document_read(*, actor: Actor, doc_id: str, doc_type: str | None = None) -> DocumentView:
+    """Read one document for ``actor``; audited. Out of scope or absent → NotFound (and audited)."""
+    document = Document.objects.select_related("case").filter(pk=doc_id).first()
+    if document is None or (doc_type is not None and document.doc_type != doc_type):
+        raise NotFound(doc_type or "document")
+    if not can_read_case(actor.user, document.case):
+        raise OutOfScope(
+            doc_type or "document",
+            object_type=document.doc_type,
+            object_id=doc_id,
+            case_id=document.case_id,
+        )
+    if document.deleted:
+        raise NotFound(doc_type or "document")
+    view = view_of(document)
+    audit_record(
+        actor=actor,
+        action=AuditAction.READ,
+        object_type=document.doc_type,
+        object_id=doc_id,
+        case_id=document.case_id,
+        detail={"rev": document.rev},
+    )
+    return view

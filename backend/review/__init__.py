@@ -1,0 +1,1 @@
+"""Supervisor review: sign-off, returns, conflicts to decide, overdue visits."""

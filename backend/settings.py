@@ -1,0 +1,198 @@
+"""Django settings for Doorstep; everything a deployment changes comes from the environment."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+#: Where the embedded database, the development keyring and secret live (git-ignored).
+VAR_DIR = Path(os.environ.get("DOORSTEP_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key() -> str:
+    if os.environ.get("DJANGO_SECRET_KEY"):
+        return os.environ["DJANGO_SECRET_KEY"]
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = _env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = [
+    h.strip()
+    for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver,[::1]").split(",")
+    if h.strip()
+]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "backend.common",
+    "backend.accounts",
+    "backend.audit",
+    "backend.cases",
+    "backend.keys",
+    "backend.records",
+    "backend.review",
+    "backend.syncapi",
+    "backend.demo",
+]
+
+MIDDLEWARE = [
+    "backend.common.middleware.BodySizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "backend.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+ASGI_APPLICATION = "backend.asgi.application"
+
+# --- Database: embedded SQLite by default, PostgreSQL in production (DATABASE_URL). ---
+_sqlite_path = VAR_DIR / "doorstep.sqlite3"
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{_sqlite_path}",
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue instead of
+        # failing with "database is locked" on lock upgrade; WAL lets readers run meanwhile.
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A real file, not :memory:, so tests can inspect what is at rest in the database file.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-doorstep.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+if _env_bool("DOORSTEP_FAST_PASSWORD_HASHER", False):
+    # Tests and the demo seed only: hashing 16 demo passwords at full cost is slow on 2 cores.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher", *PASSWORD_HASHERS]
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "Europe/London"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+# --- Request size limits (documented in docs/api.md). ---
+#: Largest REST request body; a visit with every text field full is well under this.
+DOORSTEP_MAX_REST_BODY = int(os.environ.get("DOORSTEP_MAX_REST_BODY", str(1024 * 1024)))
+#: Largest replication request body (_bulk_docs, _bulk_get, _revs_diff); larger → 413.
+DOORSTEP_MAX_SYNC_BODY = int(os.environ.get("DOORSTEP_MAX_SYNC_BODY", str(8 * 1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(DOORSTEP_MAX_REST_BODY, DOORSTEP_MAX_SYNC_BODY)
+
+# --- Tokens, login throttling, revision trees. ---
+DOORSTEP_TOKEN_TTL_HOURS = int(os.environ.get("DOORSTEP_TOKEN_TTL_HOURS", "12"))
+DOORSTEP_DEVICE_TOKEN_TTL_DAYS = int(os.environ.get("DOORSTEP_DEVICE_TOKEN_TTL_DAYS", "30"))
+DOORSTEP_LOGIN_FAILURES_ALLOWED = int(os.environ.get("DOORSTEP_LOGIN_FAILURES_ALLOWED", "5"))
+DOORSTEP_LOGIN_FAILURE_WINDOW_MINUTES = int(os.environ.get("DOORSTEP_LOGIN_FAILURE_WINDOW_MINUTES", "15"))
+#: Depth the revision *tree* is stemmed to; every revision body is kept regardless.
+DOORSTEP_REVS_LIMIT = int(os.environ.get("DOORSTEP_REVS_LIMIT", "1000"))
+
+# --- Server keyring (key-encryption keys for case data keys). ---
+#: JSON keyring in the environment wins; else a key file; a development keyring is generated
+#: on first run at var/keyring.json (git-ignored) unless DOORSTEP_REQUIRE_KEYRING is set.
+DOORSTEP_KEYRING = os.environ.get("DOORSTEP_KEYRING", "")
+DOORSTEP_KEY_FILE = Path(os.environ.get("DOORSTEP_KEY_FILE", VAR_DIR / "keyring.json"))
+DOORSTEP_REQUIRE_KEYRING = _env_bool("DOORSTEP_REQUIRE_KEYRING", False)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["backend.accounts.authentication.TokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "backend.common.pagination.Pagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "backend.common.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Doorstep API",
+    "DESCRIPTION": "Case records, allocations, devices, review and audit for children's and family services.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "OAS_VERSION": "3.1.0",
+}
+
+# --- Logging: request paths and error codes only; case content never reaches a log line. ---
+LOG_LEVEL = os.environ.get("DOORSTEP_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

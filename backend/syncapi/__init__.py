@@ -1,0 +1,1 @@
+"""The CouchDB-compatible replication endpoint at /sync/caseload."""

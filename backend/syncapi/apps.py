@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SyncapiConfig(AppConfig):
+    name = "backend.syncapi"
+    label = "syncapi"

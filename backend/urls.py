@@ -1,0 +1,62 @@
+"""URL map: REST API under /api/, replication under /sync/, Django admin under /admin/."""
+
+from django.contrib import admin
+from django.urls import include, path, register_converter
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from backend.accounts import apis as accounts
+from backend.audit import apis as audit
+from backend.cases import apis as cases
+from backend.records import apis as records
+
+
+class IdConverter:
+    """Positive integer ids that fit a database bigint (``<int:>`` would overflow)."""
+
+    regex = "[1-9][0-9]{0,17}"
+
+    def to_python(self, value: str) -> int:
+        return int(value)
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(IdConverter, "id")
+
+api = [
+    path("auth/token/", accounts.TokenObtainApi.as_view(), name="auth-token"),
+    path("auth/logout/", accounts.LogoutApi.as_view(), name="auth-logout"),
+    path("me/", accounts.MeApi.as_view(), name="me"),
+    path("teams/", accounts.TeamListApi.as_view(), name="teams"),
+    path("cases/", cases.CaseListCreateApi.as_view(), name="cases"),
+    path("cases/<str:case_id>/", cases.CaseDetailApi.as_view(), name="case-detail"),
+    path("cases/<str:case_id>/close/", cases.CaseCloseApi.as_view(), name="case-close"),
+    path(
+        "cases/<str:case_id>/allocations/",
+        cases.AllocationListCreateApi.as_view(),
+        name="case-allocations",
+    ),
+    path(
+        "allocations/<id:allocation_id>/end/",
+        cases.AllocationEndApi.as_view(),
+        name="allocation-end",
+    ),
+    path("cases/<str:case_id>/people/", records.PersonListCreateApi.as_view(), name="case-people"),
+    path("cases/<str:case_id>/visits/", records.VisitListCreateApi.as_view(), name="case-visits"),
+    path("cases/<str:case_id>/notes/", records.NoteListCreateApi.as_view(), name="case-notes"),
+    path("cases/<str:case_id>/addenda/", records.AddendumListCreateApi.as_view(), name="case-addenda"),
+    path("people/<str:doc_id>/", records.PersonDetailApi.as_view(), name="person-detail"),
+    path("visits/<str:doc_id>/", records.VisitDetailApi.as_view(), name="visit-detail"),
+    path("notes/<str:doc_id>/", records.NoteDetailApi.as_view(), name="note-detail"),
+    path("addenda/<str:doc_id>/", records.AddendumDetailApi.as_view(), name="addendum-detail"),
+    path("audit/", audit.AuditListApi.as_view(), name="audit"),
+    path("audit/export/", audit.AuditExportApi.as_view(), name="audit-export"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("api/", include(api)),
+    path("admin/", admin.site.urls),
+]

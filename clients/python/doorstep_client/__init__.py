@@ -1,0 +1,1 @@
+"""Doorstep Python client: local encrypted replica, replication, CLI."""

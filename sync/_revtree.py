@@ -1,0 +1,297 @@
+"""CouchDB-compatible revision trees as pure functions over immutable values."""
+
+# The tree format
+# ---------------
+# A document's history is a forest, as in CouchDB's couch_key_tree ``[{Pos, {Key, Value,
+# [Children]}}]`` and PouchDB's ``[{pos, ids: [hash, opts, [children]]}]``:
+#
+#     RevTree = tuple[RevPath, ...]      branches, sorted by (pos, hash)
+#     RevPath(pos, node)                 ``node`` is the revision at generation ``pos``
+#     RevNode(hash, deleted, available, children)
+#
+# A revision id is ``f"{pos}-{hash}"``; a child is one generation below its parent. A tree
+# has several roots when stemming cut old revisions away, or when unrelated histories met.
+# ``available`` is False for a revision whose body we never held: an ancestor known only by
+# id from ``_revisions``, or a stub; ``deleted`` of such a node means nothing. Siblings are
+# sorted by hash and branches by (pos, hash), in CouchDB's order for hashes (``hash_key``:
+# a 32-digit hash compares as the 16 bytes it encodes), so equal trees compare equal.
+#
+# Every operation returns a new tree and none recurses, so histories thousands of revisions
+# deep are safe. ``to_json`` gives the flat storage form described there.
+#
+# Merging, stemming and purging follow couch_key_tree.erl (in ``_revtree_merge``); winners,
+# conflicts and ``_revs_diff`` answers follow couch_doc.erl and couch_db.erl. Where CouchDB
+# and PouchDB differ, CouchDB is followed.
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal, TypedDict
+
+from ._errors import LocalSyncError
+from ._revtree_merge import merge, remove_leaves, stem
+from ._revtree_model import (
+    MAX_REV_POS,
+    Leaf,
+    MergeOutcome,
+    RevNode,
+    RevPath,
+    RevTree,
+    canonical,
+    format_rev,
+    from_json,
+    hash_key,
+    new_rev,
+    new_rev_hash,
+    parse_rev,
+    path_from_doc,
+    path_from_revisions,
+    to_json,
+    walk,
+)
+
+__all__ = [
+    "MAX_REV_POS",
+    "Leaf",
+    "MergeOutcome",
+    "RevNode",
+    "RevPath",
+    "RevTree",
+    "Revisions",
+    "RevsInfo",
+    "ancestry",
+    "canonical",
+    "common_ancestor",
+    "conflicts",
+    "contains",
+    "deleted_conflicts",
+    "find_node",
+    "format_rev",
+    "from_json",
+    "is_deleted",
+    "is_leaf",
+    "latest",
+    "leaf_count",
+    "leaves",
+    "merge",
+    "missing_revs",
+    "new_rev",
+    "new_rev_hash",
+    "parse_rev",
+    "path_from_doc",
+    "path_from_revisions",
+    "remove_leaves",
+    "revisions",
+    "revs_info",
+    "stem",
+    "to_json",
+    "winning_rev",
+]
+
+
+class Revisions(TypedDict):
+    """A document's ``_revisions``: the generation of ``ids[0]`` and hashes newest first."""
+
+    start: int
+    ids: list[str]
+
+
+class RevsInfo(TypedDict):
+    """One entry of a document's ``_revs_info``."""
+
+    rev: str
+    status: Literal["available", "missing", "deleted"]
+
+
+def leaves(tree: RevTree) -> list[Leaf]:
+    """Every leaf with its path, winner first: CouchDB's doc_info order.
+
+    That order is descending by (not deleted, pos, hash), so live leaves come before deleted
+    ones, then longer histories, then higher hashes.
+    """
+    found: list[Leaf] = []
+    for pos, trail in walk(tree):
+        node = trail[-1]
+        if not node.children:
+            path = tuple(format_rev(pos - up, n.hash) for up, n in enumerate(reversed(trail)))
+            found.append(Leaf(path[0], pos, node.hash, node.deleted, node.available, path))
+    found.sort(key=lambda leaf: (not leaf.deleted, leaf.pos, hash_key(leaf.hash)), reverse=True)
+    return found
+
+
+def leaf_count(tree: RevTree) -> int:
+    """How many leaves ``tree`` has (couch_key_tree:count_leafs/1)."""
+    return sum(1 for _pos, trail in walk(tree) if not trail[-1].children)
+
+
+def winning_rev(tree: RevTree) -> str:
+    """CouchDB's winning revision: live leaves first, then the highest pos, then hash.
+
+    Raises LocalSyncError for an empty tree.
+    """
+    return _ranked(tree)[0][1]
+
+
+def is_deleted(tree: RevTree) -> bool:
+    """Whether the winning revision is a deletion (every leaf is deleted).
+
+    Raises LocalSyncError for an empty tree.
+    """
+    return _ranked(tree)[0][0]
+
+
+def conflicts(tree: RevTree) -> list[str]:
+    """``_conflicts``: live leaves other than the winner, in CouchDB's order (see ``leaves``).
+
+    Empty when the winner is deleted, since then every leaf is, and for an empty tree.
+    """
+    return [rev for deleted, rev in _ranked(tree)[1:] if not deleted] if tree else []
+
+
+def deleted_conflicts(tree: RevTree) -> list[str]:
+    """``_deleted_conflicts``: deleted leaves other than the winner, in CouchDB's order."""
+    return [rev for deleted, rev in _ranked(tree)[1:] if deleted] if tree else []
+
+
+def contains(tree: RevTree, rev: str) -> bool:
+    """Whether ``rev`` is in ``tree``, body or no body. Raises InvalidRevision if malformed."""
+    return _trail(tree, rev) is not None
+
+
+def find_node(tree: RevTree, rev: str) -> RevNode | None:
+    """The node of ``rev``, or None if the tree lacks it. Raises InvalidRevision if malformed."""
+    found = _trail(tree, rev)
+    return None if found is None else found[1][-1]
+
+
+def is_leaf(tree: RevTree, rev: str) -> bool:
+    """Whether ``rev`` is a leaf of ``tree``. Raises InvalidRevision if malformed."""
+    node = find_node(tree, rev)
+    return node is not None and not node.children
+
+
+def ancestry(tree: RevTree, rev: str) -> list[str]:
+    """``rev`` and its ancestors up to the root of its branch, newest first.
+
+    Raises InvalidRevision if ``rev`` is malformed, LocalSyncError if it is not in the tree.
+    """
+    pos, trail = _require(tree, rev)
+    return [format_rev(pos - up, node.hash) for up, node in enumerate(reversed(trail))]
+
+
+def revisions(tree: RevTree, rev: str, *, limit: int | None = None) -> Revisions:
+    """``_revisions`` for ``rev``: ``{"start": N, "ids": [...]}``, at most ``limit`` ids.
+
+    Raises InvalidRevision if ``rev`` is malformed, LocalSyncError if it is not in the tree
+    or ``limit`` is below 1.
+    """
+    if limit is not None and limit < 1:
+        raise LocalSyncError("a revisions limit must be at least 1")
+    pos, trail = _require(tree, rev)
+    ids = [node.hash for node in reversed(trail)]
+    return {"start": pos, "ids": ids if limit is None else ids[:limit]}
+
+
+def revs_info(tree: RevTree, rev: str) -> list[RevsInfo]:
+    """``_revs_info`` for ``rev``: each revision from ``rev`` to its root and its status.
+
+    A revision is ``missing`` if we lack its body, else ``deleted`` or ``available``.
+    Raises InvalidRevision if ``rev`` is malformed, LocalSyncError if it is not in the tree.
+    """
+    pos, trail = _require(tree, rev)
+    return [
+        {"rev": format_rev(pos - up, node.hash), "status": _status(node)}
+        for up, node in enumerate(reversed(trail))
+    ]
+
+
+def latest(tree: RevTree, rev: str) -> list[str]:
+    """For ``latest=true``: the leaves descending from ``rev`` (``rev`` itself if a leaf).
+
+    Leaves come depth-first, as couch_key_tree:get_key_leafs/2 returns them; empty if ``rev``
+    is not in the tree. Raises InvalidRevision if ``rev`` is malformed.
+    """
+    found = _trail(tree, rev)
+    if found is None:
+        return []
+    subtree = (RevPath(found[0], found[1][-1]),)
+    return [format_rev(pos, trail[-1].hash) for pos, trail in walk(subtree) if not trail[-1].children]
+
+
+def common_ancestor(tree: RevTree, revs: Sequence[str]) -> str | None:
+    """The merge base: the deepest available revision in the history of every one of ``revs``.
+
+    A revision counts as in its own history. None if the revisions share no available one.
+
+    Raises InvalidRevision for a malformed rev, LocalSyncError if ``revs`` is empty or a rev
+    is not in the tree.
+    """
+    if not revs:
+        raise LocalSyncError("common_ancestor needs at least one revision")
+    chains = []
+    for rev in revs:
+        pos, trail = _require(tree, rev)
+        chains.append([(pos - up, node) for up, node in enumerate(reversed(trail))])
+    shared = [{(pos, node.hash) for pos, node in chain} for chain in chains[1:]]
+    for pos, node in chains[0]:
+        if node.available and all((pos, node.hash) in others for others in shared):
+            return format_rev(pos, node.hash)
+    return None
+
+
+def missing_revs(tree: RevTree, revs: Iterable[str]) -> tuple[list[str], list[str]]:
+    """For ``_revs_diff``: ``(missing, possible_ancestors)``.
+
+    ``missing`` lists, in request order and without repeats, the revs the tree lacks (a
+    revision known only by id is not missing, as in couch_key_tree:find_missing/2).
+    ``possible_ancestors`` lists the leaves, deleted or not, whose pos is below that of some
+    missing rev, in CouchDB's order (the reverse of ``leaves``); empty when nothing is
+    missing. Raises InvalidRevision for a malformed rev.
+    """
+    known = {(pos, trail[-1].hash) for pos, trail in walk(tree)}
+    missing: list[str] = []
+    asked: set[str] = set()
+    highest = 0
+    for rev in revs:
+        pos, rev_hash = parse_rev(rev)
+        if rev not in asked and (pos, rev_hash) not in known:
+            missing.append(rev)
+            highest = max(highest, pos)
+        asked.add(rev)
+    if not missing:
+        return [], []
+    below = [leaf.rev for leaf in reversed(leaves(tree)) if leaf.pos < highest]
+    return missing, below
+
+
+def _status(node: RevNode) -> Literal["available", "missing", "deleted"]:
+    if not node.available:
+        return "missing"
+    return "deleted" if node.deleted else "available"
+
+
+def _ranked(tree: RevTree) -> list[tuple[bool, str]]:
+    if not tree:
+        raise LocalSyncError("an empty revision tree has no winner")
+    ranked = [
+        (not trail[-1].deleted, pos, hash_key(trail[-1].hash), trail[-1].hash)
+        for pos, trail in walk(tree)
+        if not trail[-1].children
+    ]
+    ranked.sort(reverse=True)
+    return [(not live, format_rev(pos, rev_hash)) for live, pos, _key, rev_hash in ranked]
+
+
+def _trail(tree: RevTree, rev: str) -> tuple[int, list[RevNode]] | None:
+    pos, rev_hash = parse_rev(rev)
+    for at, trail in walk(tree, max_pos=pos):
+        if at == pos and trail[-1].hash == rev_hash:
+            return pos, list(trail)
+    return None
+
+
+def _require(tree: RevTree, rev: str) -> tuple[int, list[RevNode]]:
+    found = _trail(tree, rev)
+    if found is None:
+        raise LocalSyncError("the revision is not in the tree; check contains() first")
+    return found
