@@ -50,6 +50,10 @@ api = [
     path("visits/<str:doc_id>/", records.VisitDetailApi.as_view(), name="visit-detail"),
     path("notes/<str:doc_id>/", records.NoteDetailApi.as_view(), name="note-detail"),
     path("addenda/<str:doc_id>/", records.AddendumDetailApi.as_view(), name="addendum-detail"),
+    path("devices/", accounts.DeviceListCreateApi.as_view(), name="devices"),
+    path("devices/<id:device_id>/token/", accounts.DeviceTokenApi.as_view(), name="device-token"),
+    path("devices/<id:device_id>/revoke/", accounts.DeviceRevokeApi.as_view(), name="device-revoke"),
+    path("devices/<id:device_id>/wipe/", accounts.DeviceWipeApi.as_view(), name="device-wipe"),
     path("audit/", audit.AuditListApi.as_view(), name="audit"),
     path("audit/export/", audit.AuditExportApi.as_view(), name="audit-export"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -58,5 +62,6 @@ api = [
 
 urlpatterns = [
     path("api/", include(api)),
+    path("sync/", include("backend.syncapi.urls")),
     path("admin/", admin.site.urls),
 ]

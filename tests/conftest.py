@@ -9,7 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from backend.accounts.models import Role, Team, User
-from backend.accounts.services import token_issue
+from backend.accounts.services import team_manager_add, token_issue
 from backend.audit.services import Actor
 from backend.demo.factories import TeamFactory, UserFactory
 
@@ -46,14 +46,14 @@ def colleague(team: Team) -> User:
 @pytest.fixture
 def supervisor(team: Team) -> User:
     user = UserFactory(username="sue.manager", role=Role.SUPERVISOR, job_title="Team manager")
-    team.managers.add(user)
+    team_manager_add(team=team, user=user)
     return user
 
 
 @pytest.fixture
 def other_supervisor(other_team: Team) -> User:
     user = UserFactory(username="oscar.manager", role=Role.SUPERVISOR, job_title="Team manager")
-    other_team.managers.add(user)
+    team_manager_add(team=other_team, user=user)
     return user
 
 

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from .models import Device, Team, User
+from .models import Device, Team, TeamManager, User
 
 
 @admin.register(User)
@@ -11,10 +11,17 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = (*BaseUserAdmin.fieldsets, ("Doorstep", {"fields": ("role", "job_title")}))
 
 
+class TeamManagerInline(admin.TabularInline):
+    model = TeamManager
+    extra = 0
+    readonly_fields = ["started_seq"]
+
+
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "service"]
-    filter_horizontal = ["members", "managers"]
+    filter_horizontal = ["members"]
+    inlines = [TeamManagerInline]
 
 
 @admin.register(Device)

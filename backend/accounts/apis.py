@@ -12,7 +12,8 @@ from rest_framework.views import APIView
 from backend.common.http import actor_of, client_ip
 from backend.common.serializers import StrictSerializer
 
-from .models import Team, User
+from .devices import device_enrol, device_revoke, device_token_renew, devices_visible_to
+from .models import Device, Team, User
 from .services import token_revoke, user_login
 
 
@@ -96,3 +97,94 @@ class TeamListApi(APIView):
     @extend_schema(responses=TeamOutput(many=True))
     def get(self, request: Request) -> Response:
         return Response(TeamOutput(Team.objects.order_by("name"), many=True).data)
+
+
+class DeviceOutput(serializers.ModelSerializer):
+    id = serializers.SerializerMethodField()
+    pk = serializers.IntegerField(read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = Device
+        fields = [
+            "id",
+            "pk",
+            "username",
+            "name",
+            "public_key",
+            "app_version",
+            "status",
+            "enrolled_at",
+            "last_seen_at",
+            "last_sync_at",
+            "revoked_at",
+            "wipe_ordered_at",
+        ]
+
+    def get_id(self, obj: Device) -> str:
+        return f"d:{obj.pk}"
+
+
+class DeviceListCreateApi(APIView):
+    class DeviceEnrolInput(StrictSerializer):
+        name = serializers.CharField(max_length=100)
+        public_key = serializers.CharField(
+            max_length=64, help_text="X25519 public key, base64 of the raw 32 bytes"
+        )
+        app_version = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+
+    @extend_schema(responses=DeviceOutput(many=True), tags=["Devices"])
+    def get(self, request: Request) -> Response:
+        return Response(DeviceOutput(devices_visible_to(request.user), many=True).data)
+
+    @extend_schema(
+        request=DeviceEnrolInput,
+        responses={
+            201: inline_serializer(
+                "DeviceEnrolOutput",
+                {
+                    "device": DeviceOutput(),
+                    "token": serializers.CharField(),
+                    "expires_at": serializers.DateTimeField(),
+                },
+            )
+        },
+        tags=["Devices"],
+    )
+    def post(self, request: Request) -> Response:
+        data = self.DeviceEnrolInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        device, secret, token = device_enrol(actor=actor_of(request), **data.validated_data)
+        return Response(
+            {"device": DeviceOutput(device).data, "token": secret, "expires_at": token.expires_at},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class DeviceTokenApi(APIView):
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "DeviceTokenOutput", {"token": serializers.CharField(), "expires_at": serializers.DateTimeField()}
+        ),
+        tags=["Devices"],
+    )
+    def post(self, request: Request, device_id: int) -> Response:
+        secret, token = device_token_renew(actor=actor_of(request), device_id=device_id)
+        return Response({"token": secret, "expires_at": token.expires_at})
+
+
+class DeviceRevokeApi(APIView):
+    @extend_schema(request=None, responses=DeviceOutput, tags=["Devices"])
+    def post(self, request: Request, device_id: int) -> Response:
+        return Response(
+            DeviceOutput(device_revoke(actor=actor_of(request), device_id=device_id, wipe=False)).data
+        )
+
+
+class DeviceWipeApi(APIView):
+    @extend_schema(request=None, responses=DeviceOutput, tags=["Devices"])
+    def post(self, request: Request, device_id: int) -> Response:
+        return Response(
+            DeviceOutput(device_revoke(actor=actor_of(request), device_id=device_id, wipe=True)).data
+        )

@@ -44,10 +44,22 @@ class Team(models.Model):
     name = models.CharField(max_length=100, unique=True)
     service = models.CharField(max_length=30, choices=Service.choices)
     members = models.ManyToManyField(User, related_name="teams", blank=True)
-    managers = models.ManyToManyField(User, related_name="managed_teams", blank=True)
+    managers = models.ManyToManyField(User, related_name="managed_teams", blank=True, through="TeamManager")
 
     def __str__(self) -> str:
         return self.name
+
+
+class TeamManager(models.Model):
+    """A supervisor managing a team, from global sequence ``started_seq`` (their devices pick up
+    the team's older documents from then on)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE)
+    user = models.ForeignKey(User, on_delete=models.CASCADE)
+    started_seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_manager_row")]
 
 
 class Device(models.Model):

@@ -13,7 +13,7 @@ from backend.audit.models import AuditAction, AuditEvent
 from backend.audit.services import Actor, audit_record
 from backend.common.errors import ApplicationError, ErrorCode
 
-from .models import AuthToken, Device, User
+from .models import AuthToken, Device, Role, Team, TeamManager, User
 from .tokens import generate_token, hash_token
 
 
@@ -38,7 +38,8 @@ def token_issue(
     return secret, token
 
 
-def _recent_failures(username: str, ip: str | None, now: datetime) -> int:
+def recent_login_failures(username: str, now: datetime) -> int:
+    """Failed logins for ``username`` inside the throttle window (from the audit trail)."""
     window = now - timedelta(minutes=settings.DOORSTEP_LOGIN_FAILURE_WINDOW_MINUTES)
     return AuditEvent.objects.filter(
         action=AuditAction.LOGIN_FAILED, actor_username=username[:150], at__gte=window
@@ -56,7 +57,7 @@ def user_login(
     transaction on purpose: a failed attempt is recorded even though the call raises.
     """
     now = now or timezone.now()
-    if _recent_failures(username, ip, now) >= settings.DOORSTEP_LOGIN_FAILURES_ALLOWED:
+    if recent_login_failures(username, now) >= settings.DOORSTEP_LOGIN_FAILURES_ALLOWED:
         raise ApplicationError(
             ErrorCode.THROTTLED,
             "too many failed logins for this account; wait "
@@ -91,3 +92,14 @@ def token_revoke(*, token: AuthToken, actor: Actor, now: datetime | None = None)
     token.revoked_at = now or timezone.now()
     token.save(update_fields=["revoked_at"])
     audit_record(actor=actor, action=AuditAction.LOGOUT, object_type="token", object_id=token.prefix)
+
+
+@transaction.atomic
+def team_manager_add(*, team: Team, user: User, actor: Actor | None = None) -> TeamManager:
+    """Make ``user`` (a supervisor) a manager of ``team`` from the next global sequence number."""
+    from backend.records.sequence import next_seq
+
+    if user.role != Role.SUPERVISOR:
+        raise ApplicationError(ErrorCode.INVALID_FIELD, "only supervisors can manage a team", field="user")
+    manager, _ = TeamManager.objects.get_or_create(team=team, user=user, defaults={"started_seq": next_seq()})
+    return manager

@@ -14,6 +14,7 @@ from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record
 from backend.common.errors import ApplicationError, ErrorCode, Forbidden, NotFound, StaleRevision
 from backend.common.ids import new_id
+from backend.keys.envelopes import withdraw_envelopes
 from backend.keys.services import case_key_create, case_key_rotate
 from backend.records.models import Document, Revision
 from backend.records.sequence import next_seq
@@ -206,6 +207,7 @@ def allocation_end(*, actor: Actor, allocation_id: int, now: datetime | None = N
         case_id=allocation.case_id,
         detail={"user": allocation.user.username, "seq": seq},
     )
+    withdraw_envelopes(user=allocation.user, case_id=allocation.case_id, actor=actor, now=now)
     case_key_rotate(case_id=allocation.case_id, actor=actor, reason="allocation ended")
     return allocation
 

@@ -176,6 +176,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             None,
         )
         headers["WWW-Authenticate"] = 'Token realm="doorstep"'
+    elif (
+        isinstance(exc, drf_exceptions.AuthenticationFailed)
+        and getattr(exc, "default_code", "") == "device_revoked"
+    ):
+        code, message, field = ErrorCode.DEVICE_REVOKED, str(exc.detail), None
+        headers["WWW-Authenticate"] = 'Token realm="doorstep"'
+        return Response(
+            {**error_body(code, message, field), "wipe": True}, status=code.http_status, headers=headers
+        )
     elif isinstance(exc, drf_exceptions.AuthenticationFailed):
         code, message, field = ErrorCode.AUTHENTICATION_FAILED, str(exc.detail), None
         headers["WWW-Authenticate"] = 'Token realm="doorstep"'

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from backend.accounts.models import Role, Team, User
+from backend.accounts.services import team_manager_add
 from backend.audit.services import Actor
 from backend.cases.services import allocation_add, case_create
 from backend.records.services import document_create
@@ -100,11 +101,11 @@ def seed_demo(*, seed: int = 2026, families: int = 150, now: datetime | None = N
         workers = [_make_user(Role.PRACTITIONER, job_title) for _ in range(4)]
         team.members.set(workers)
         supervisor = _make_user(Role.SUPERVISOR, "Team manager")
-        team.managers.add(supervisor)
+        team_manager_add(team=team, user=supervisor)
         supervisors.append(supervisor)
         teams.append((team, case_type, frequency, workers))
     # The child protection manager also oversees children in need ("one or more teams").
-    teams[1][0].managers.add(supervisors[2])
+    team_manager_add(team=teams[1][0], user=supervisors[2])
 
     counts = {"cases": 0, "people": 0, "visits": 0, "notes": 0}
     for index in range(families):

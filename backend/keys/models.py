@@ -21,3 +21,27 @@ class CaseKey(models.Model):
     @property
     def kid(self) -> str:
         return f"{self.case_id}#{self.version}"
+
+
+class KeyEnvelope(models.Model):
+    """A case key version wrapped for one enrolled device; travels in that device's feed only.
+
+    ``generation`` counts issues and withdrawals so the envelope document's revisions always
+    extend each other (issue → 1, withdrawn → 2, issued again → 3 …).
+    """
+
+    device = models.ForeignKey("accounts.Device", on_delete=models.CASCADE, related_name="key_envelopes")
+    case_key = models.ForeignKey(CaseKey, on_delete=models.CASCADE, related_name="envelopes")
+    case_id = models.CharField(max_length=40, db_index=True)
+    generation = models.PositiveIntegerField(default=1)
+    #: Global sequence of the latest issue / withdrawal of this envelope.
+    seq = models.BigIntegerField()
+    withdrawn = models.BooleanField(default=False)
+    envelope = models.JSONField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "case_key"], name="one_envelope_per_device_key")
+        ]
+        indexes = [models.Index(fields=["device", "seq"])]

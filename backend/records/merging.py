@@ -1,0 +1,387 @@
+"""Server-side resolution of concurrent edits, run in the write's transaction.
+
+After any write, a document may have more than one live leaf (two devices edited it apart)
+or, for a visit, a live leaf that differs from a signed-off revision (an offline edit of a
+visit signed off meanwhile). ``resolve_conflicts``:
+
+1. signed-off visits: the signed-off content is restored on top of the winner; whatever the
+   offline edit changed becomes an ``addendum`` linked to the visit (the supervisor is told
+   through the review queue) — nothing written is lost, nothing signed off changes;
+2. otherwise, several live leaves are merged with the schema's rules against their common
+   ancestor (``sync.merge_many``); the merged body becomes a new revision on the winning leaf
+   and every other live leaf gets a tombstone child, so all peers converge on one document;
+   fields the rules cannot decide become ``ConflictItem``s and are listed in the document's
+   ``decisions_pending`` until a supervisor decides.
+
+A deleted leaf never beats an edit (CouchDB's winner rule already prefers live leaves); the
+lost deletion is audited.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from backend.audit.models import AuditAction
+from backend.audit.services import Actor, audit_record
+from backend.keys.services import case_key_current
+from sync import InvalidDocument, Side, encrypt_body, merge_many, revtree
+
+from .codec import open_body, schema_for, seal
+from .models import Document, Revision
+
+#: Fields that say who/when, not what: ignored when comparing an edit with signed-off content.
+STAMP_FIELDS = frozenset({"updated_at", "updated_by"})
+#: Fields an addendum does not propose (workflow state, stamps).
+NOT_PROPOSED = STAMP_FIELDS | {
+    "status",
+    "submitted_at",
+    "signed_off_at",
+    "signed_off_by",
+    "decisions_pending",
+    "transitions",
+    "author",
+    "created_at",
+}
+
+
+def _content(document: Document, revision: Revision) -> dict[str, Any]:
+    return open_body(
+        doc_id=document.id, doc_type=document.doc_type, case_id=document.case_id, body=revision.body
+    )
+
+
+def _without(content: dict[str, Any], names: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in content.items() if k not in names}
+
+
+def resolve_conflicts(*, document: Document, actor: Actor, now: datetime) -> None:
+    """Bring ``document`` back to a single live leaf (see module docstring)."""
+    tree = revtree.from_json(document.tree)
+    leaves = revtree.leaves(tree)
+    live = [leaf for leaf in leaves if not leaf.deleted]
+    if not live:
+        return
+    revisions = {
+        r.rev: r
+        for r in Revision.objects.filter(document=document).only(
+            "rev", "body", "deleted", "device_id", "generation"
+        )
+    }
+    if document.doc_type == "visit" and _protect_signed_off(document, tree, live, revisions, actor, now):
+        return
+    if len(live) < 2:
+        if len(leaves) > 1 and any(leaf.deleted for leaf in leaves):
+            _audit_deletion_lost(document, actor, leaves)
+        return
+    _merge_leaves(document, tree, live, revisions, actor, now)
+
+
+def _audit_deletion_lost(document: Document, actor: Actor, leaves: list[revtree.Leaf]) -> None:
+    audit_record(
+        actor=actor,
+        action=AuditAction.MERGE,
+        object_type=document.doc_type,
+        object_id=document.id,
+        case_id=document.case_id,
+        detail={
+            "outcome": "edit_kept_over_deletion",
+            "deleted_leaves": [leaf.rev for leaf in leaves if leaf.deleted],
+            "winner": document.rev,
+        },
+    )
+
+
+def _write_child(
+    document: Document,
+    *,
+    parent: str,
+    content: dict[str, Any] | None,
+    actor: Actor,
+    origin: str,
+    now: datetime,
+) -> str:
+    from .services import new_edit_path, store_revision
+
+    tree = revtree.from_json(document.tree)
+    if content is None:
+        body: dict[str, Any] = {}
+    else:
+        body = seal(doc_id=document.id, doc_type=document.doc_type, case_id=document.case_id, content=content)
+        body["schema"] = schema_for(document.doc_type).version
+    path = new_edit_path(parent_rev=parent, tree=tree, body=body, deleted=content is None)
+    stored = store_revision(
+        document=document,
+        doc_id=document.id,
+        doc_type=document.doc_type,
+        case=document.case,
+        path=path,
+        body=body,
+        deleted=content is None,
+        actor=actor,
+        origin=origin,
+        now=now,
+    )
+    return stored.rev
+
+
+def _close_other_leaves(
+    document: Document, keep: str, live: list[revtree.Leaf], actor: Actor, now: datetime
+) -> list[str]:
+    closed = []
+    for leaf in live:
+        if leaf.rev != keep:
+            closed.append(
+                _write_child(
+                    document,
+                    parent=leaf.rev,
+                    content=None,
+                    actor=actor,
+                    origin=Revision.Origin.MERGE,
+                    now=now,
+                )
+            )
+    return closed
+
+
+# --- signed-off visits -----------------------------------------------------------------------
+
+
+def _signed_off_rev(tree: revtree.RevTree, revisions: dict[str, Revision]) -> str | None:
+    """The earliest signed-off revision in the tree (status is clear meta: no decryption)."""
+    signed = [
+        r
+        for r in revisions.values()
+        if not r.deleted and (r.body or {}).get("meta", {}).get("status") == "signed_off"
+    ]
+    if not signed:
+        return None
+    return min(signed, key=lambda r: (r.generation, r.rev)).rev
+
+
+def _protect_signed_off(
+    document: Document,
+    tree: revtree.RevTree,
+    live: list[revtree.Leaf],
+    revisions: dict[str, Revision],
+    actor: Actor,
+    now: datetime,
+) -> bool:
+    signed_rev = _signed_off_rev(tree, revisions)
+    if signed_rev is None:
+        return False
+    signed = _content(document, revisions[signed_rev])
+    signed_core = _without(signed, STAMP_FIELDS)
+    divergent = [
+        leaf
+        for leaf in live
+        if _without(_content(document, revisions[leaf.rev]), STAMP_FIELDS) != signed_core
+    ]
+    if not divergent and len(live) == 1:
+        return True
+    for leaf in divergent:
+        _addendum_from_edit(document, tree, signed_rev, leaf.rev, revisions, actor, now)
+    winner = revtree.winning_rev(revtree.from_json(document.tree))
+    restored = _write_child(
+        document, parent=winner, content=signed, actor=actor, origin=Revision.Origin.MERGE, now=now
+    )
+    _close_other_leaves(document, restored, [leaf for leaf in live if leaf.rev != winner], actor, now)
+    audit_record(
+        actor=actor,
+        action=AuditAction.MERGE,
+        object_type="visit",
+        object_id=document.id,
+        case_id=document.case_id,
+        detail={
+            "outcome": "signed_off_restored",
+            "signed_off_rev": signed_rev,
+            "restored_rev": restored,
+            "edits": [leaf.rev for leaf in divergent],
+        },
+    )
+    return True
+
+
+def _addendum_from_edit(
+    document: Document,
+    tree: revtree.RevTree,
+    signed_rev: str,
+    edit_rev: str,
+    revisions: dict[str, Revision],
+    actor: Actor,
+    now: datetime,
+) -> None:
+    from .services import document_create
+
+    edit = _content(document, revisions[edit_rev])
+    base_rev = revtree.common_ancestor(tree, [signed_rev, edit_rev])
+    base = (
+        _content(document, revisions[base_rev])
+        if base_rev and base_rev in revisions and not revisions[base_rev].deleted
+        else {}
+    )
+    proposed = {k: v for k, v in edit.items() if k not in NOT_PROPOSED and v != base.get(k)}
+    removed = sorted(k for k in base if k not in edit and k not in NOT_PROPOSED)
+    if not proposed and not removed:
+        return
+    author_ref = edit.get("updated_by") or actor.ref
+    changed = ", ".join(sorted([*proposed, *removed]))
+    text = (
+        f"Edit made offline on revision {base_rev or 'unknown'} after this visit was signed off "
+        f"(edited {edit.get('updated_at', 'at an unknown time')} by {author_ref}). "
+        f"The signed-off record is unchanged; the edit proposed changes to: {changed}."
+    )
+    document_create(
+        actor=actor,
+        case_id=document.case_id,
+        doc_type="addendum",
+        content={
+            "visit_id": document.id,
+            "reason": "Offline edit to a visit that was signed off meanwhile.",
+            "text": text,
+            "proposed_changes": {**proposed, **{k: None for k in removed}},
+        },
+        origin=Revision.Origin.MERGE,
+        now=now,
+        server_content={"source_rev": edit_rev, "status": "open"},
+        check_permission=False,
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.ADDENDUM,
+        object_type="visit",
+        object_id=document.id,
+        case_id=document.case_id,
+        detail={"from_rev": edit_rev, "fields": sorted([*proposed, *removed])},
+    )
+
+
+# --- merging concurrent leaves ---------------------------------------------------------------
+
+
+def _merge_leaves(
+    document: Document,
+    tree: revtree.RevTree,
+    live: list[revtree.Leaf],
+    revisions: dict[str, Revision],
+    actor: Actor,
+    now: datetime,
+) -> None:
+    from backend.review.models import ConflictItem
+
+    schema = schema_for(document.doc_type)
+    base_rev = revtree.common_ancestor(tree, [leaf.rev for leaf in live])
+    base = (
+        _content(document, revisions[base_rev])
+        if base_rev and base_rev in revisions and not revisions[base_rev].deleted
+        else None
+    )
+    sides = []
+    for leaf in live:
+        content = _content(document, revisions[leaf.rev])
+        device = revisions[leaf.rev].device_id
+        sides.append(
+            Side(
+                content=content,
+                rev=leaf.rev,
+                author=str(content.get("updated_by") or content.get("author") or "unknown"),
+                edited_at=str(content.get("updated_at") or "1970-01-01T00:00:00Z"),
+                device=f"d:{device}" if device else None,
+            )
+        )
+    outcome = merge_many(schema, base, sides)
+    merged = dict(outcome.content)
+    undecided_paths = [u.field for u in outcome.undecided]
+    if "decisions_pending" in schema.rules and undecided_paths:
+        merged["decisions_pending"] = sorted(
+            set(merged.get("decisions_pending") or []) | set(undecided_paths)
+        )
+    try:
+        schema.validate(merged)
+    except InvalidDocument as exc:
+        _whole_document_conflict(document, live, sides, actor, now, reason=exc.field or "(document)")
+        return
+    winner = revtree.winning_rev(tree)
+    merged_rev = _write_child(
+        document, parent=winner, content=merged, actor=actor, origin=Revision.Origin.MERGE, now=now
+    )
+    closed = _close_other_leaves(
+        document, merged_rev, [leaf for leaf in live if leaf.rev != winner], actor, now
+    )
+    kid, key = case_key_current(case_id=document.case_id)
+    for item in outcome.undecided:
+        candidates = [
+            {"rev": c.rev, "author": c.author, "edited_at": c.edited_at, "device": c.device}
+            for c in item.values
+        ]
+        values = {"base": item.base, "values": [c.value for c in item.values]}
+        ConflictItem.objects.create(
+            document=document,
+            case_id=document.case_id,
+            field=item.field[:200],
+            rule=item.rule,
+            merged_rev=merged_rev,
+            candidates=candidates,
+            values_enc=encrypt_body(
+                values, key=key, kid=kid, doc_id=document.id, doc_type="conflict", case_id=document.case_id
+            ),
+            created_at=now,
+        )
+    audit_record(
+        actor=actor,
+        action=AuditAction.MERGE,
+        object_type=document.doc_type,
+        object_id=document.id,
+        case_id=document.case_id,
+        detail={
+            "leaves": [leaf.rev for leaf in live],
+            "base": base_rev,
+            "merged_rev": merged_rev,
+            "closed": closed,
+            "undecided": undecided_paths,
+            "notes": [{"field": n.field, "code": n.code} for n in outcome.notes][:50],
+        },
+    )
+
+
+def _whole_document_conflict(
+    document: Document,
+    live: list[revtree.Leaf],
+    sides: list[Side],
+    actor: Actor,
+    now: datetime,
+    *,
+    reason: str,
+) -> None:
+    """The merged body would break the schema: leave the leaves as CouchDB conflicts and ask a
+    supervisor to choose, rather than store something invalid or drop anyone's edit."""
+    from backend.review.models import ConflictItem
+
+    kid, key = case_key_current(case_id=document.case_id)
+    ConflictItem.objects.create(
+        document=document,
+        case_id=document.case_id,
+        field="(document)",
+        rule="review",
+        merged_rev=document.rev,
+        candidates=[
+            {"rev": s.rev, "author": s.author, "edited_at": s.edited_at, "device": s.device} for s in sides
+        ],
+        values_enc=encrypt_body(
+            {"base": None, "values": [dict(s.content) for s in sides]},
+            key=key,
+            kid=kid,
+            doc_id=document.id,
+            doc_type="conflict",
+            case_id=document.case_id,
+        ),
+        created_at=now,
+    )
+    audit_record(
+        actor=actor,
+        action=AuditAction.MERGE,
+        object_type=document.doc_type,
+        object_id=document.id,
+        case_id=document.case_id,
+        detail={"outcome": "needs_decision", "leaves": [leaf.rev for leaf in live], "invalid_field": reason},
+    )

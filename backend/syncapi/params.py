@@ -1,0 +1,103 @@
+"""Parsing CouchDB query parameters and request bodies, with clear 400s for bad input."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+
+from .errors import CouchError, bad_request
+
+MAX_LIMIT = 10_000
+MAX_SEQ = 2**62
+
+
+def flag(request: HttpRequest, name: str, default: bool = False) -> bool:
+    value = request.GET.get(name)
+    if value is None:
+        return default
+    if value in {"true", "1"}:
+        return True
+    if value in {"false", "0"}:
+        return False
+    raise bad_request(f"invalid value for {name}: expected true or false")
+
+
+def integer(
+    request: HttpRequest, name: str, default: int | None, *, minimum: int = 0, maximum: int = MAX_LIMIT
+) -> int | None:
+    value = request.GET.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise bad_request(f"invalid value for {name}: expected an integer") from None
+    if number < minimum or number > maximum:
+        raise bad_request(f"{name} must be between {minimum} and {maximum}")
+    return number
+
+
+def json_param(request: HttpRequest, name: str) -> Any:
+    value = request.GET.get(name)
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise bad_request(f"invalid JSON in {name}") from None
+
+
+def json_body(request: HttpRequest) -> Any:
+    content_type = request.META.get("CONTENT_TYPE", "")
+    if (
+        request.body
+        and not content_type.startswith("application/json")
+        and not content_type.startswith("text/plain")
+    ):
+        raise CouchError("bad_content_type", "Content-Type must be application/json")
+    if not request.body:
+        raise bad_request("request body is empty")
+    try:
+        return json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request("invalid UTF-8 JSON") from None
+
+
+@dataclass(frozen=True, order=True)
+class SeqToken:
+    """A position in a caller's feed: effective sequence, then document sequence."""
+
+    eff: int
+    doc: int
+
+    def __str__(self) -> str:
+        return f"{self.eff}-{self.doc}"
+
+    @classmethod
+    def zero(cls) -> SeqToken:
+        return cls(0, 0)
+
+
+def parse_since(value: Any) -> SeqToken | None:
+    """``0``, ``now`` (→ None: the caller wants the current position), an integer or ``E-D``."""
+    if value is None or value == "" or value == 0 or value == "0":
+        return SeqToken.zero()
+    if value == "now":
+        return None
+    text = str(value)
+    try:
+        if isinstance(value, int) and not isinstance(value, bool):
+            eff, doc = value, value
+        elif "-" in text:
+            left, right = text.split("-", 1)
+            eff, doc = int(left), int(right)
+        else:
+            eff = doc = int(text)
+    except ValueError:
+        raise bad_request("invalid since: expected 0, now or a seq from this feed") from None
+    if not (0 <= eff < MAX_SEQ and 0 <= doc < MAX_SEQ):
+        raise bad_request("since is out of range")
+    return SeqToken(eff, doc)

@@ -1,0 +1,590 @@
+"""HTTP face of ``/sync/caseload``: a CouchDB database per caller (see docs/sync-protocol.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from backend.keys.envelopes import envelope_wire, issue_envelopes
+from backend.records.models import Document
+from backend.records.sequence import current_seq
+
+from . import feed as feeds
+from . import reads
+from .auth import SyncAuthError, SyncCaller, sync_caller
+from .errors import CouchError, bad_request, error_response, json_response, not_found
+from .models import LocalDoc
+from .params import MAX_LIMIT, SeqToken, flag, integer, json_body, json_param, parse_since
+from .services import replicated_write
+from .subset import LostCase, case_access, lost_cases
+
+logger = logging.getLogger("doorstep.sync")
+
+DB_NAME = "caseload"
+BATCH_DEFAULT = 1000
+LONGPOLL_MAX_MS = 60_000
+POLL_SECONDS = 0.5
+
+
+def couch_view(methods: set[str]) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
+    """Authenticate, check the method, and turn every failure into a CouchDB error body."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                if request.method not in methods:
+                    raise CouchError(
+                        "method_not_allowed", f"Only {', '.join(sorted(methods))} allowed", status=405
+                    )
+                caller = sync_caller(request)
+                return view(request, caller, *args, **kwargs)
+            except SyncAuthError as exc:
+                extra = {"wipe": True} if exc.wipe else {}
+                return error_response(CouchError("unauthorized", exc.reason, **extra))
+            except CouchError as exc:
+                return error_response(exc)
+
+        return wrapper
+
+    return decorate
+
+
+# --- database ---------------------------------------------------------------------------------
+
+
+@couch_view({"GET", "HEAD", "PUT", "DELETE"})
+def database(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
+    if request.method == "PUT":
+        raise CouchError("file_exists", "The database could not be created, the file already exists.")
+    if request.method == "DELETE":
+        raise CouchError(
+            "forbidden", "the caseload database cannot be deleted; ask an admin to wipe the device"
+        )
+    access = case_access(caller.user)
+    update_seq = str(feeds.latest_token(access))
+    live = Document.objects.filter(case_id__in=list(access)).values("deleted")
+    doc_count = sum(1 for row in live if not row["deleted"])
+    del_count = len(live) - doc_count
+    body = {
+        "db_name": DB_NAME,
+        "doc_count": doc_count,
+        "doc_del_count": del_count,
+        "update_seq": update_seq,
+        "committed_update_seq": update_seq,
+        "purge_seq": 0,
+        "compact_running": False,
+        "disk_size": 0,
+        "data_size": 0,
+        "sizes": {"file": 0, "external": 0, "active": 0},
+        "instance_start_time": "0",
+        "disk_format_version": 8,
+        "props": {},
+    }
+    return json_response(body)
+
+
+@couch_view({"POST"})
+def ensure_full_commit(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
+    return json_response({"ok": True, "instance_start_time": "0"}, status=201)
+
+
+# --- _local checkpoints -----------------------------------------------------------------------
+
+
+@couch_view({"GET", "PUT", "DELETE"})
+def local_doc(request: HttpRequest, caller: SyncCaller, local_id: str) -> HttpResponse:
+    full_id = f"_local/{local_id}"
+    if not local_id or len(full_id) > 250:
+        raise bad_request("invalid _local id")
+    existing = LocalDoc.objects.filter(owner=caller.owner, doc_id=full_id).first()
+    if request.method == "GET":
+        if existing is None:
+            raise not_found("missing")
+        return json_response({**existing.body, "_id": full_id, "_rev": existing.rev})
+    if request.method == "DELETE":
+        if existing is None:
+            raise not_found("missing")
+        existing.delete()
+        return json_response({"ok": True, "id": full_id, "rev": "0-0"})
+    body = json_body(request)
+    if not isinstance(body, dict):
+        raise bad_request("document must be a JSON object")
+    given_rev = body.get("_rev") or request.GET.get("rev")
+    if existing is not None and given_rev is not None and given_rev != existing.rev:
+        raise CouchError("conflict", "Document update conflict.")
+    number = int(existing.rev.split("-")[1]) + 1 if existing is not None else 1
+    rev = f"0-{number}"
+    clean = {k: v for k, v in body.items() if k not in {"_id", "_rev"}}
+    if len(json.dumps(clean)) > 64_000:
+        raise CouchError("too_large", "_local document is too large")
+    LocalDoc.objects.update_or_create(
+        owner=caller.owner, doc_id=full_id, defaults={"rev": rev, "body": clean, "updated_at": timezone.now()}
+    )
+    if caller.device is not None:
+        type(caller.device).objects.filter(pk=caller.device.pk).update(last_sync_at=timezone.now())
+    return json_response({"ok": True, "id": full_id, "rev": rev}, status=201)
+
+
+# --- _changes ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangesQuery:
+    since: SeqToken | None
+    limit: int
+    style_all: bool
+    include_docs: bool
+    conflicts: bool
+    feed: str
+    timeout_ms: int
+    heartbeat_ms: int | None
+    doc_ids: list[str] | None
+    descending: bool
+
+
+def _changes_query(request: HttpRequest) -> ChangesQuery:
+    feed = request.GET.get("feed", "normal")
+    if feed not in {"normal", "longpoll"}:
+        raise bad_request("feed must be normal or longpoll (continuous and eventsource are not supported)")
+    style = request.GET.get("style", "main_only")
+    if style not in {"main_only", "all_docs"}:
+        raise bad_request("style must be main_only or all_docs")
+    doc_ids: list[str] | None = None
+    filter_name = request.GET.get("filter")
+    if filter_name not in (None, "", "_doc_ids"):
+        raise bad_request("only the _doc_ids filter is supported")
+    if filter_name == "_doc_ids" or "doc_ids" in request.GET:
+        ids = json_param(request, "doc_ids")
+        if ids is None and request.method == "POST":
+            body = json_body(request)
+            ids = body.get("doc_ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise bad_request("doc_ids must be a JSON array of document ids")
+        if len(ids) > MAX_LIMIT:
+            raise CouchError("too_large", f"at most {MAX_LIMIT} doc_ids")
+        doc_ids = ids
+    heartbeat: int | None = None
+    if "heartbeat" in request.GET:
+        raw = request.GET["heartbeat"]
+        heartbeat = (
+            60_000
+            if raw == "true"
+            else integer(request, "heartbeat", None, minimum=1, maximum=LONGPOLL_MAX_MS)
+        )
+    return ChangesQuery(
+        since=parse_since(request.GET.get("since", "0")),
+        limit=integer(request, "limit", BATCH_DEFAULT, minimum=1, maximum=MAX_LIMIT) or BATCH_DEFAULT,
+        style_all=style == "all_docs",
+        include_docs=flag(request, "include_docs"),
+        conflicts=flag(request, "conflicts"),
+        feed=feed,
+        timeout_ms=integer(request, "timeout", LONGPOLL_MAX_MS, minimum=0, maximum=10 * LONGPOLL_MAX_MS) or 0,
+        heartbeat_ms=heartbeat,
+        doc_ids=doc_ids,
+        descending=flag(request, "descending"),
+    )
+
+
+def _run_changes(
+    caller: SyncCaller, query: ChangesQuery, access: dict[str, int]
+) -> tuple[list[dict[str, Any]], str, int]:
+    since = query.since if query.since is not None else feeds.latest_token(access)
+    lost: list[LostCase] = lost_cases(caller.user, after_seq=since.eff, access=access)
+    fetch = query.limit + 1
+    rows = feeds.document_changes(
+        access, since, limit=fetch, doc_ids=query.doc_ids, with_tree=query.style_all or query.conflicts
+    )
+    extra = feeds.purge_changes(lost, since)
+    envelopes = {}
+    if caller.device is not None:
+        envelopes = {f"keyenv:{e.case_key.kid}": e for e in feeds.envelope_rows(caller.device, since)}
+        extra.extend(feeds.envelope_changes(envelopes.values()))
+    if query.doc_ids is not None:
+        extra = [r for r in extra if r.doc_id in set(query.doc_ids)]
+    merged = sorted([*rows, *extra], key=lambda r: r.token)
+    pending = max(0, len(merged) - query.limit)
+    merged = merged[: query.limit]
+    if query.descending:
+        merged.reverse()
+    audit = reads.PullAudit()
+    docs_by_id: dict[str, Any] = {}
+    if query.include_docs:
+        documents = reads.visible_documents(access, [r.doc_id for r in merged if r.kind == "doc"])
+        bodies = {
+            (rev.document_id, rev.rev): rev
+            for rev in reads.Revision.objects.filter(
+                document_id__in=list(documents), rev__in=[d.rev for d in documents.values()]
+            )
+        }
+        for doc_id, document in documents.items():
+            revision = bodies.get((doc_id, document.rev))
+            if revision is not None:
+                audit.add(document.case_id)
+                docs_by_id[doc_id] = reads.wire_doc(document, revision, conflicts=query.conflicts)
+    results = []
+    lost_by_id = {f"purge:{item.case_id}": item for item in lost}
+    for row in merged:
+        if row.kind == "doc" and (query.style_all or query.conflicts) and row.tree is not None:
+            tree = reads.revtree.from_json(row.tree)
+            revs = [leaf.rev for leaf in reads.revtree.leaves(tree)] if query.style_all else [row.rev]
+        else:
+            revs = [row.rev]
+        entry: dict[str, Any] = {
+            "seq": str(row.token),
+            "id": row.doc_id,
+            "changes": [{"rev": r} for r in revs],
+        }
+        if row.deleted:
+            entry["deleted"] = True
+        if query.include_docs:
+            if row.kind == "purge":
+                item = lost_by_id[row.doc_id]
+                entry["doc"] = reads.purge_doc(item.case_id, item.ended_seq)
+            elif row.kind == "keyenv":
+                entry["doc"] = envelope_wire(envelopes[row.doc_id])
+            else:
+                entry["doc"] = docs_by_id.get(row.doc_id)
+        results.append(entry)
+    audit.flush(caller)
+    if merged:
+        last = max(r.token for r in merged)
+        last_seq = str(last)
+    else:
+        last_seq = str(since)
+    return results, last_seq, pending
+
+
+def _changes_body(results: list[dict[str, Any]], last_seq: str, pending: int) -> str:
+    return json.dumps(
+        {"results": results, "last_seq": last_seq, "pending": pending},
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+@csrf_exempt
+async def changes(request: HttpRequest) -> HttpResponse:
+    """``_changes``: normal and long-poll feeds (long-poll waits without holding a thread)."""
+
+    def prepare() -> tuple[SyncCaller, ChangesQuery]:
+        if request.method not in {"GET", "POST"}:
+            raise CouchError("method_not_allowed", "Only GET,POST allowed", status=405)
+        return sync_caller(request), _changes_query(request)
+
+    def run(caller: SyncCaller, query: ChangesQuery) -> tuple[list[dict[str, Any]], str, int]:
+        access = case_access(caller.user)
+        if caller.device is not None:
+            # Envelopes for newly granted cases or new key versions, committed before the read.
+            issue_envelopes(device=caller.device, access=access, actor=caller.actor)
+        with transaction.atomic():  # one consistent snapshot per batch
+            return _run_changes(caller, query, access)
+
+    try:
+        caller, query = await sync_to_async(prepare)()
+        results, last_seq, pending = await sync_to_async(run)(caller, query)
+    except SyncAuthError as exc:
+        extra = {"wipe": True} if exc.wipe else {}
+        return error_response(CouchError("unauthorized", exc.reason, **extra))
+    except CouchError as exc:
+        return error_response(exc)
+    if results or query.feed != "longpoll":
+        return HttpResponse(_changes_body(results, last_seq, pending), content_type="application/json")
+    if query.since is None:
+        query = ChangesQuery(**{**query.__dict__, "since": parse_since(last_seq)})
+
+    async def wait() -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(query.timeout_ms, LONGPOLL_MAX_MS) / 1000
+        beat = (query.heartbeat_ms or 0) / 1000
+        next_beat = loop.time() + beat if beat else None
+        seen_seq = await sync_to_async(current_seq)()
+        while True:
+            now = loop.time()
+            if now >= deadline:
+                yield _changes_body([], last_seq, 0).encode()
+                return
+            await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - now)))
+            if next_beat is not None and loop.time() >= next_beat:
+                yield b"\n"
+                next_beat = loop.time() + beat
+            latest = await sync_to_async(current_seq)()
+            if latest != seen_seq:
+                seen_seq = latest
+                found, found_last, found_pending = await sync_to_async(run)(caller, query)
+                if found:
+                    yield _changes_body(found, found_last, found_pending).encode()
+                    return
+
+    return StreamingHttpResponse(wait(), content_type="application/json")
+
+
+# --- bulk endpoints ---------------------------------------------------------------------------
+
+
+@couch_view({"POST"})
+def revs_diff(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
+    body = json_body(request)
+    access = case_access(caller.user)
+    lost = lost_cases(caller.user, after_seq=1, access=access)
+    return json_response(
+        reads.revs_diff(body, access=access, lost=lost, envelopes=reads.device_envelopes(caller))
+    )
+
+
+@couch_view({"POST"})
+def bulk_get(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
+    body = json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("docs"), list):
+        raise bad_request('body must be {"docs": [{"id": …, "rev": …}]}')
+    if len(body["docs"]) > MAX_LIMIT:
+        raise CouchError("too_large", f"at most {MAX_LIMIT} documents per _bulk_get")
+    access = case_access(caller.user)
+    lost = lost_cases(caller.user, after_seq=1, access=access)
+    audit = reads.PullAudit()
+    with transaction.atomic():
+        results = reads.bulk_get(
+            body["docs"],
+            access=access,
+            lost=lost,
+            envelopes=reads.device_envelopes(caller),
+            revs=flag(request, "revs"),
+            latest=flag(request, "latest"),
+            audit=audit,
+        )
+        audit.flush(caller)
+    return json_response({"results": results})
+
+
+@couch_view({"POST"})
+def bulk_docs(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
+    body = json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("docs"), list):
+        raise bad_request('body must be {"docs": [...]}')
+    new_edits = body.get("new_edits", True)
+    if not isinstance(new_edits, bool):
+        raise bad_request("new_edits must be true or false")
+    if len(body["docs"]) > MAX_LIMIT:
+        raise CouchError("too_large", f"at most {MAX_LIMIT} documents per _bulk_docs")
+    access = case_access(caller.user)
+    results = [
+        replicated_write(caller=caller, access=access, doc=doc, new_edits=new_edits) for doc in body["docs"]
+    ]
+    # CouchDB's replicated_changes mode (new_edits=false) answers only the failures.
+    answer = [r.as_json() for r in results if new_edits or r.error]
+    return json_response(answer, status=201)
+
+
+@couch_view({"GET", "POST"})
+def all_docs(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
+    access = case_access(caller.user)
+    include_docs = flag(request, "include_docs")
+    keys = json_param(request, "keys")
+    if request.method == "POST":
+        body = json_body(request)
+        if not isinstance(body, dict):
+            raise bad_request("body must be a JSON object")
+        keys = body.get("keys", keys)
+    limit = integer(request, "limit", None, minimum=0, maximum=MAX_LIMIT)
+    skip = integer(request, "skip", 0, minimum=0, maximum=10**9) or 0
+    descending = flag(request, "descending")
+    audit = reads.PullAudit()
+    qs = Document.objects.filter(case_id__in=list(access))
+    total = qs.filter(deleted=False).count()
+    rows: list[dict[str, Any]] = []
+    with transaction.atomic():
+        if keys is not None:
+            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+                raise bad_request("keys must be a JSON array of strings")
+            found = reads.visible_documents(access, keys)
+            selected = keys[skip:]
+            if limit is not None:
+                selected = selected[:limit]
+            docs = {d_id: d for d_id, d in found.items()}
+            for key in selected:
+                document = docs.get(key)
+                if document is None:
+                    rows.append({"key": key, "error": "not_found"})
+                    continue
+                value: dict[str, Any] = {"rev": document.rev}
+                if document.deleted:
+                    value["deleted"] = True
+                rows.append(
+                    {
+                        "id": key,
+                        "key": key,
+                        "value": value,
+                        **({"doc": None} if include_docs and document.deleted else {}),
+                    }
+                )
+            live = [docs[r["id"]] for r in rows if "id" in r and not docs[r["id"]].deleted]
+        else:
+            qs = qs.filter(deleted=False)
+            start = _key_param(request, "startkey", "start_key")
+            end = _key_param(request, "endkey", "end_key")
+            inclusive_end = flag(request, "inclusive_end", True)
+            if descending:
+                if start is not None:
+                    qs = qs.filter(id__lte=start)
+                if end is not None:
+                    qs = qs.filter(id__gte=end) if inclusive_end else qs.filter(id__gt=end)
+                qs = qs.order_by("-id")
+            else:
+                if start is not None:
+                    qs = qs.filter(id__gte=start)
+                if end is not None:
+                    qs = qs.filter(id__lte=end) if inclusive_end else qs.filter(id__lt=end)
+                qs = qs.order_by("id")
+            key = json_param(request, "key")
+            if key is not None:
+                qs = qs.filter(id=key if isinstance(key, str) else "")
+            qs = qs[skip : skip + limit] if limit is not None else qs[skip:]
+            live = list(qs.only("id", "rev", "deleted", "case_id", "doc_type", "schema_version", "tree"))
+            rows = [{"id": d.id, "key": d.id, "value": {"rev": d.rev}} for d in live]
+        if include_docs and live:
+            stored = {
+                (r.document_id, r.rev): r
+                for r in reads.Revision.objects.filter(
+                    document_id__in=[d.id for d in live], rev__in=[d.rev for d in live]
+                )
+            }
+            by_id = {d.id: d for d in live}
+            for row in rows:
+                document = by_id.get(row.get("id", ""))
+                if document is not None and (document.id, document.rev) in stored:
+                    audit.add(document.case_id)
+                    row["doc"] = reads.wire_doc(document, stored[(document.id, document.rev)])
+        audit.flush(caller)
+    return json_response({"total_rows": total, "offset": skip, "rows": rows})
+
+
+def _key_param(request: HttpRequest, *names: str) -> str | None:
+    for name in names:
+        value = json_param(request, name)
+        if value is not None:
+            if not isinstance(value, str):
+                raise bad_request(f"{name} must be a JSON string")
+            return value
+    return None
+
+
+# --- single documents -------------------------------------------------------------------------
+
+
+@couch_view({"GET", "HEAD", "PUT", "DELETE"})
+def document(request: HttpRequest, caller: SyncCaller, doc_id: str) -> HttpResponse:
+    if doc_id.startswith("_design/") or (doc_id.startswith("_") and request.method != "GET"):
+        raise CouchError("forbidden", "only case documents can be written here")
+    if doc_id.startswith("_"):
+        raise not_found("missing")
+    access = case_access(caller.user)
+    if request.method in {"GET", "HEAD"}:
+        return _get_document(request, caller, doc_id, access)
+    if request.method == "DELETE":
+        rev = request.GET.get("rev")
+        if rev is None:
+            raise CouchError("conflict", "Document update conflict.")
+        doc = {"_id": doc_id, "_rev": reads.check_rev(rev), "_deleted": True}
+        result = replicated_write(caller=caller, access=access, doc=doc, new_edits=True)
+        return _write_answer(result, status=200)
+    body = json_body(request)
+    if not isinstance(body, dict):
+        raise bad_request("document must be a JSON object")
+    if body.get("_id", doc_id) != doc_id:
+        raise bad_request("_id in the body does not match the URL")
+    body["_id"] = doc_id
+    if "rev" in request.GET and "_rev" not in body:
+        body["_rev"] = reads.check_rev(request.GET["rev"])
+    new_edits = flag(request, "new_edits", True)
+    result = replicated_write(caller=caller, access=access, doc=body, new_edits=new_edits)
+    return _write_answer(result, status=201)
+
+
+def _write_answer(result: Any, *, status: int) -> HttpResponse:
+    if result.error:
+        raise CouchError(result.error, result.reason or result.error)
+    return json_response({"ok": True, "id": result.id, "rev": result.rev}, status=status)
+
+
+def _get_document(
+    request: HttpRequest, caller: SyncCaller, doc_id: str, access: dict[str, int]
+) -> HttpResponse:
+    audit = reads.PullAudit()
+    revs = flag(request, "revs")
+    latest = flag(request, "latest")
+    lost = lost_cases(caller.user, after_seq=1, access=access)
+    purges = reads.purge_docs_by_id(lost)
+    envelopes = reads.device_envelopes(caller)
+    documents = reads.visible_documents(access, [doc_id])
+    document = documents.get(doc_id)
+    raw_open_revs = request.GET.get("open_revs")
+    rev = reads.check_rev(request.GET["rev"]) if "rev" in request.GET else None
+    wanted: Any = None
+    if raw_open_revs is not None:
+        wanted = "all" if raw_open_revs == "all" else json_param(request, "open_revs")
+        if wanted != "all" and (not isinstance(wanted, list) or not all(isinstance(r, str) for r in wanted)):
+            raise bad_request("open_revs must be all or a JSON array of revs")
+        if isinstance(wanted, list):
+            for item in wanted:
+                reads.check_rev(item)
+    with transaction.atomic():
+        if raw_open_revs is not None:
+            if doc_id in purges:
+                item = purges[doc_id]
+                answer = [{"ok": reads.purge_doc(item.case_id, item.ended_seq, revs=revs)}]
+            elif doc_id in envelopes:
+                answer = [{"ok": envelope_wire(envelopes[doc_id], revs=revs)}]
+            else:
+                answer = reads.open_revs(document, wanted, revs=revs, latest=latest, audit=audit)
+            audit.flush(caller)
+            return json_response(answer)
+        if doc_id in purges:
+            item = purges[doc_id]
+            return json_response(reads.purge_doc(item.case_id, item.ended_seq, revs=revs))
+        if doc_id in envelopes:
+            if envelopes[doc_id].withdrawn and "rev" not in request.GET:
+                raise not_found("deleted")
+            return json_response(envelope_wire(envelopes[doc_id], revs=revs))
+        if document is None:
+            raise not_found("missing")
+        doc = reads.open_doc(
+            document,
+            rev=rev,
+            revs=revs,
+            revs_info=flag(request, "revs_info"),
+            conflicts=flag(request, "conflicts"),
+            deleted_conflicts=flag(request, "deleted_conflicts"),
+            latest=latest,
+            audit=audit,
+        )
+        audit.flush(caller)
+    response = json_response(doc)
+    response["ETag"] = f'"{doc["_rev"]}"'
+    return response
+
+
+# --- server root (for clients that probe it) ------------------------------------------------------
+
+
+@csrf_exempt
+def server_root(request: HttpRequest) -> HttpResponse:
+    return json_response(
+        {"couchdb": "Welcome", "version": "3.3.3", "vendor": {"name": "Doorstep"}, "features": []}
+    )
+
+
+@couch_view({"GET"})
+def all_dbs(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
+    return json_response([DB_NAME])
