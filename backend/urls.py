@@ -8,6 +8,7 @@ from backend.accounts import apis as accounts
 from backend.audit import apis as audit
 from backend.cases import apis as cases
 from backend.records import apis as records
+from backend.review import apis as review
 
 
 class IdConverter:
@@ -54,6 +55,17 @@ api = [
     path("devices/<id:device_id>/token/", accounts.DeviceTokenApi.as_view(), name="device-token"),
     path("devices/<id:device_id>/revoke/", accounts.DeviceRevokeApi.as_view(), name="device-revoke"),
     path("devices/<id:device_id>/wipe/", accounts.DeviceWipeApi.as_view(), name="device-wipe"),
+    path("visits/<str:doc_id>/submit/", review.VisitSubmitApi.as_view(), name="visit-submit"),
+    path("visits/<str:doc_id>/sign-off/", review.VisitSignOffApi.as_view(), name="visit-sign-off"),
+    path("visits/<str:doc_id>/return/", review.VisitReturnApi.as_view(), name="visit-return"),
+    path("addenda/<str:doc_id>/acknowledge/", review.AddendumAcknowledgeApi.as_view(), name="addendum-ack"),
+    path("review/queue/", review.ReviewQueueApi.as_view(), name="review-queue"),
+    path("review/conflicts/<id:conflict_id>/", review.ConflictDetailApi.as_view(), name="conflict-detail"),
+    path(
+        "review/conflicts/<id:conflict_id>/decide/",
+        review.ConflictDecideApi.as_view(),
+        name="conflict-decide",
+    ),
     path("audit/", audit.AuditListApi.as_view(), name="audit"),
     path("audit/export/", audit.AuditExportApi.as_view(), name="audit-export"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

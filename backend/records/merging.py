@@ -357,6 +357,8 @@ def _whole_document_conflict(
     supervisor to choose, rather than store something invalid or drop anyone's edit."""
     from backend.review.models import ConflictItem
 
+    if ConflictItem.objects.filter(document=document, field="(document)", decided_at__isnull=True).exists():
+        return  # already waiting for a supervisor; the new leaf shows up as one more conflict
     kid, key = case_key_current(case_id=document.case_id)
     ConflictItem.objects.create(
         document=document,
@@ -385,3 +387,11 @@ def _whole_document_conflict(
         case_id=document.case_id,
         detail={"outcome": "needs_decision", "leaves": [leaf.rev for leaf in live], "invalid_field": reason},
     )
+
+
+def close_other_leaves_after_decision(*, document: Document, actor: Actor, now: datetime) -> None:
+    """After a supervisor chose a whole document, tombstone the leaves that lost."""
+    tree = revtree.from_json(document.tree)
+    live = [leaf for leaf in revtree.leaves(tree) if not leaf.deleted]
+    winner = revtree.winning_rev(tree)
+    _close_other_leaves(document, winner, live, actor, now)

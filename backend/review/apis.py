@@ -1,0 +1,233 @@
+"""Supervisor review over REST: the queue, visit transitions, conflict decisions, addenda."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backend.common.errors import Forbidden, NotFound, OutOfScope
+from backend.common.http import actor_of
+from backend.common.serializers import StrictSerializer
+from backend.records.apis import REV_PATTERN, document_output, document_output_serializer
+from backend.records.permissions import can_read_case
+
+from .models import ConflictItem
+from .selectors import awaiting_sign_off, open_addenda, open_conflicts, overdue_cases
+from .services import (
+    addendum_acknowledge,
+    conflict_decide,
+    conflict_values,
+    visit_return,
+    visit_sign_off,
+    visit_submit,
+)
+
+
+class RevInput(StrictSerializer):
+    rev = serializers.RegexField(REV_PATTERN)
+
+
+class SignOffInput(StrictSerializer):
+    rev = serializers.RegexField(REV_PATTERN)
+    comment = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+
+class ReturnInput(StrictSerializer):
+    rev = serializers.RegexField(REV_PATTERN)
+    comment = serializers.CharField(max_length=4000)
+
+
+@extend_schema_field(OpenApiTypes.ANY)
+class AnyValueField(serializers.JSONField):
+    pass
+
+
+class DecideInput(StrictSerializer):
+    choice = serializers.IntegerField(required=False, min_value=0, max_value=100)
+    value = AnyValueField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("choice" in attrs) == ("value" in attrs):
+            raise serializers.ValidationError({"choice": ["give exactly one of choice or value"]})
+        return attrs
+
+
+VISIT_OUT = document_output_serializer("visit")
+
+
+class VisitSubmitApi(APIView):
+    @extend_schema(request=RevInput, responses=VISIT_OUT, tags=["Review"])
+    def post(self, request: Request, doc_id: str) -> Response:
+        data = RevInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(
+            document_output(
+                visit_submit(actor=actor_of(request), visit_id=doc_id, rev=data.validated_data["rev"])
+            )
+        )
+
+
+class VisitSignOffApi(APIView):
+    @extend_schema(request=SignOffInput, responses=VISIT_OUT, tags=["Review"])
+    def post(self, request: Request, doc_id: str) -> Response:
+        data = SignOffInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        view = visit_sign_off(actor=actor_of(request), visit_id=doc_id, **data.validated_data)
+        return Response(document_output(view))
+
+
+class VisitReturnApi(APIView):
+    @extend_schema(request=ReturnInput, responses=VISIT_OUT, tags=["Review"])
+    def post(self, request: Request, doc_id: str) -> Response:
+        data = ReturnInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        view = visit_return(actor=actor_of(request), visit_id=doc_id, **data.validated_data)
+        return Response(document_output(view))
+
+
+def _candidates(item: ConflictItem, with_values: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": item.pk,
+        "document_id": item.document_id,
+        "document_type": item.document.doc_type,
+        "case_id": item.case_id,
+        "case_number": item.case.case_number,
+        "field": item.field,
+        "rule": item.rule,
+        "merged_rev": item.merged_rev,
+        "created_at": item.created_at,
+        "candidates": item.candidates,
+    }
+    if with_values:
+        values = conflict_values(item)
+        out["base"] = values.get("base")
+        out["candidates"] = [
+            {**c, "value": v} for c, v in zip(item.candidates, values["values"], strict=False)
+        ]
+    return out
+
+
+class ReviewQueueApi(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "ReviewQueue",
+            {
+                "awaiting_sign_off": serializers.ListField(child=serializers.DictField()),
+                "conflicts": serializers.ListField(child=serializers.DictField()),
+                "addenda": serializers.ListField(child=serializers.DictField()),
+                "overdue": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+        tags=["Review"],
+    )
+    def get(self, request: Request) -> Response:
+        if request.user.role not in {"supervisor", "admin"}:
+            raise Forbidden("the review queue is for supervisors")
+        today = timezone.localdate()
+        return Response(
+            {
+                "awaiting_sign_off": [
+                    {
+                        "id": v.document_id,
+                        "rev": v.document.rev,
+                        "case_id": v.case_id,
+                        "case_number": v.case.case_number,
+                        "author": v.author.get_full_name() if v.author else None,
+                        "visit_date": v.visit_date,
+                        "submitted_at": v.submitted_at,
+                        "needs_decision": v.needs_decision,
+                    }
+                    for v in awaiting_sign_off(request.user)
+                ],
+                "conflicts": [_candidates(item, with_values=False) for item in open_conflicts(request.user)],
+                "addenda": [
+                    {
+                        "id": d.id,
+                        "rev": d.rev,
+                        "case_id": d.case_id,
+                        "case_number": d.case.case_number,
+                        "visit_id": d.meta.get("visit_id"),
+                        "author": d.meta.get("author"),
+                        "created_at": d.created_at,
+                    }
+                    for d in open_addenda(request.user)
+                ],
+                "overdue": [
+                    {
+                        "case_id": case.id,
+                        "case_number": case.case_number,
+                        "case_type": case.case_type,
+                        "team": case.team.name,
+                        "last_visit_on": t.last_visit_on,
+                        "next_visit_due": t.next_visit_due,
+                        "working_days_overdue": t.working_days_overdue,
+                    }
+                    for case, t in overdue_cases(request.user, today=today)
+                ],
+            }
+        )
+
+
+class ConflictDetailApi(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT, tags=["Review"])
+    def get(self, request: Request, conflict_id: int) -> Response:
+        item = ConflictItem.objects.select_related("case", "document").filter(pk=conflict_id).first()
+        if item is None:
+            raise NotFound("conflict")
+        if not can_read_case(request.user, item.case):
+            raise OutOfScope(
+                "conflict", object_type="conflict", object_id=str(conflict_id), case_id=item.case_id
+            )
+        from backend.audit.models import AuditAction
+        from backend.audit.services import audit_record
+
+        audit_record(
+            actor=actor_of(request),
+            action=AuditAction.READ,
+            object_type="conflict",
+            object_id=str(item.pk),
+            case_id=item.case_id,
+        )
+        return Response(
+            {
+                **_candidates(item, with_values=True),
+                "decided_at": item.decided_at,
+                "decision_rev": item.decision_rev,
+            }
+        )
+
+
+class ConflictDecideApi(APIView):
+    @extend_schema(request=DecideInput, responses=OpenApiTypes.OBJECT, tags=["Review"])
+    def post(self, request: Request, conflict_id: int) -> Response:
+        data = DecideInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        view = conflict_decide(
+            actor=actor_of(request),
+            conflict_id=conflict_id,
+            choice=data.validated_data.get("choice"),
+            value=data.validated_data.get("value"),
+            has_value="value" in data.validated_data,
+        )
+        return Response(document_output(view))
+
+
+class AddendumAcknowledgeApi(APIView):
+    @extend_schema(request=RevInput, responses=document_output_serializer("addendum"), tags=["Review"])
+    def post(self, request: Request, doc_id: str) -> Response:
+        data = RevInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return Response(
+            document_output(
+                addendum_acknowledge(
+                    actor=actor_of(request), addendum_id=doc_id, rev=data.validated_data["rev"]
+                )
+            )
+        )

@@ -1,0 +1,60 @@
+"""What a supervisor's review queue shows: visits awaiting sign-off, conflicts to decide,
+open addenda and overdue statutory visits, for the teams they manage."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.db.models import QuerySet
+
+from backend.accounts.models import Role
+from backend.cases.models import Case
+from backend.cases.selectors import visit_timescale
+from backend.records.models import Document, VisitRecord
+
+from .models import ConflictItem
+
+
+def review_cases(user: Any) -> QuerySet[Case]:
+    if user.role == Role.ADMIN:
+        return Case.objects.all()
+    if user.role == Role.SUPERVISOR:
+        return Case.objects.filter(team__in=user.managed_teams.all())
+    return Case.objects.none()
+
+
+def awaiting_sign_off(user: Any) -> QuerySet[VisitRecord]:
+    return (
+        VisitRecord.objects.filter(case__in=review_cases(user), status="submitted", deleted=False)
+        .select_related("case", "author", "document")
+        .order_by("submitted_at")
+    )
+
+
+def open_conflicts(user: Any) -> QuerySet[ConflictItem]:
+    return (
+        ConflictItem.objects.filter(case__in=review_cases(user), decided_at__isnull=True)
+        .select_related("case", "document")
+        .order_by("created_at")
+    )
+
+
+def open_addenda(user: Any) -> QuerySet[Document]:
+    return (
+        Document.objects.filter(
+            case__in=review_cases(user), doc_type="addendum", deleted=False, meta__status="open"
+        )
+        .select_related("case")
+        .order_by("created_at")
+    )
+
+
+def overdue_cases(user: Any, *, today: date) -> list[tuple[Case, Any]]:
+    result = []
+    for case in review_cases(user).filter(status="open").select_related("team").order_by("case_number"):
+        timescale = visit_timescale(case, today=today)
+        if timescale.overdue:
+            result.append((case, timescale))
+    result.sort(key=lambda pair: (-pair[1].working_days_overdue, pair[0].case_number))
+    return result

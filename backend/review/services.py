@@ -1,0 +1,258 @@
+"""Visit workflow (submit, sign off, return), conflict decisions and addendum acknowledgement.
+
+Every transition is attributed (who, when, comment) inside the visit's own ``transitions``
+list, written as a new revision through the document store, and audited in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+from ulid import ULID
+
+from backend.accounts.models import Role
+from backend.audit.models import AuditAction
+from backend.audit.services import Actor
+from backend.common.errors import ApplicationError, ErrorCode, Forbidden, NotFound, OutOfScope, StaleRevision
+from backend.keys.services import case_key_by_kid
+from backend.records.codec import schema_for
+from backend.records.models import Document, Revision
+from backend.records.permissions import can_read_case, is_allocated, manages_team
+from backend.records.services import DocumentView, document_write_internal, lock_document, view_of
+from sync import InvalidDocument, apply_decision, decrypt_body
+
+from .models import ConflictItem
+
+
+def _iso(now: datetime) -> str:
+    return now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _visit_for(actor: Actor, visit_id: str, rev: str) -> tuple[Document, dict[str, Any]]:
+    document = lock_document(visit_id)
+    if document.doc_type != "visit" or document.deleted:
+        raise NotFound("visit")
+    if not can_read_case(actor.user, document.case):
+        raise OutOfScope("visit", object_type="visit", object_id=visit_id, case_id=document.case_id)
+    if rev != document.rev:
+        raise StaleRevision(document.rev)
+    return document, view_of(document).content
+
+
+def _transition(
+    content: dict[str, Any], action: str, actor: Actor, now: datetime, comment: str = ""
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": f"t{ULID()}", "action": action, "by": actor.ref, "at": _iso(now)}
+    if comment:
+        entry["comment"] = comment
+    return {**content, "transitions": [*content.get("transitions", []), entry]}
+
+
+@transaction.atomic
+def visit_submit(*, actor: Actor, visit_id: str, rev: str, now: datetime | None = None) -> DocumentView:
+    """A practitioner allocated to the case submits a draft or returned visit for sign-off."""
+    now = now or timezone.now()
+    document, content = _visit_for(actor, visit_id, rev)
+    if not (is_allocated(actor.user, document.case_id) or manages_team(actor.user, document.case.team_id)):
+        raise Forbidden("only workers allocated to the case can submit its visits")
+    if content.get("status") not in {"draft", "returned"}:
+        raise ApplicationError(
+            ErrorCode.CONFLICT, f"a {content.get('status')} visit cannot be submitted", field="status"
+        )
+    content = _transition(content, "submit", actor, now)
+    content.update(status="submitted", submitted_at=_iso(now))
+    return document_write_internal(
+        actor=actor,
+        document=document,
+        content=content,
+        origin=Revision.Origin.WORKFLOW,
+        action=AuditAction.SUBMIT,
+        now=now,
+    )
+
+
+def _require_supervisor(actor: Actor, document: Document) -> None:
+    if actor.user.role != Role.SUPERVISOR or not manages_team(actor.user, document.case.team_id):
+        raise Forbidden("only a supervisor of the case's team can do that")
+
+
+@transaction.atomic
+def visit_sign_off(
+    *, actor: Actor, visit_id: str, rev: str, comment: str = "", now: datetime | None = None
+) -> DocumentView:
+    """Sign off a submitted visit; it is immutable afterwards. Refused while conflicts wait."""
+    now = now or timezone.now()
+    document, content = _visit_for(actor, visit_id, rev)
+    _require_supervisor(actor, document)
+    if content.get("status") != "submitted":
+        raise ApplicationError(
+            ErrorCode.CONFLICT,
+            f"only submitted visits can be signed off (this one is {content.get('status')})",
+            field="status",
+        )
+    if content.get("decisions_pending"):
+        raise ApplicationError(
+            ErrorCode.CONFLICT,
+            "decide the pending conflicts on this visit before signing it off",
+            field="decisions_pending",
+        )
+    content = _transition(content, "sign_off", actor, now, comment)
+    content.update(status="signed_off", signed_off_at=_iso(now), signed_off_by=actor.ref)
+    return document_write_internal(
+        actor=actor,
+        document=document,
+        content=content,
+        origin=Revision.Origin.WORKFLOW,
+        action=AuditAction.SIGN_OFF,
+        now=now,
+        detail={"comment_given": bool(comment)},
+    )
+
+
+@transaction.atomic
+def visit_return(
+    *, actor: Actor, visit_id: str, rev: str, comment: str, now: datetime | None = None
+) -> DocumentView:
+    """Return a submitted visit to its author with a comment saying what to change."""
+    now = now or timezone.now()
+    if not comment.strip():
+        raise ApplicationError(
+            ErrorCode.MISSING_FIELD, "say what needs changing when returning a visit", field="comment"
+        )
+    document, content = _visit_for(actor, visit_id, rev)
+    _require_supervisor(actor, document)
+    if content.get("status") != "submitted":
+        raise ApplicationError(
+            ErrorCode.CONFLICT,
+            f"only submitted visits can be returned (this one is {content.get('status')})",
+            field="status",
+        )
+    content = _transition(content, "return", actor, now, comment)
+    content["status"] = "returned"
+    return document_write_internal(
+        actor=actor,
+        document=document,
+        content=content,
+        origin=Revision.Origin.WORKFLOW,
+        action=AuditAction.RETURN,
+        now=now,
+    )
+
+
+def conflict_values(item: ConflictItem) -> dict[str, Any]:
+    """Decrypt a conflict's competing values (base and one per candidate)."""
+    enc = item.values_enc
+    key = case_key_by_kid(kid=enc["kid"])
+    return decrypt_body(enc, key=key, doc_id=item.document_id, doc_type="conflict", case_id=item.case_id)
+
+
+@transaction.atomic
+def conflict_decide(
+    *,
+    actor: Actor,
+    conflict_id: int,
+    choice: int | None = None,
+    value: Any = None,
+    has_value: bool = False,
+    now: datetime | None = None,
+) -> DocumentView:
+    """A supervisor decides an undecided field: one of the candidates (``choice``) or a value of
+    their own. Writes a new revision with the supervisor as author and clears the flag."""
+    now = now or timezone.now()
+    item = (
+        ConflictItem.objects.select_for_update()
+        .select_related("document__case")
+        .filter(pk=conflict_id)
+        .first()
+    )
+    if item is None:
+        raise NotFound("conflict")
+    document = lock_document(item.document_id)
+    if not can_read_case(actor.user, document.case):
+        raise OutOfScope(
+            "conflict", object_type="conflict", object_id=str(conflict_id), case_id=document.case_id
+        )
+    _require_supervisor(actor, document)
+    if item.decided_at is not None:
+        raise ApplicationError(ErrorCode.CONFLICT, "this conflict has already been decided")
+    values = conflict_values(item)["values"]
+    if choice is not None:
+        if not 0 <= choice < len(values):
+            raise ApplicationError(
+                ErrorCode.INVALID_FIELD, f"choice must be between 0 and {len(values) - 1}", field="choice"
+            )
+        decided = values[choice]
+    elif has_value:
+        decided = value
+    else:
+        raise ApplicationError(ErrorCode.MISSING_FIELD, "give a choice or a value", field="choice")
+    content = view_of(document).content
+    schema = schema_for(document.doc_type)
+    if item.field == "(document)":
+        if not isinstance(decided, dict):
+            raise ApplicationError(
+                ErrorCode.INVALID_FIELD, "a whole-document decision must be a document", field="value"
+            )
+        new_content = {**decided}
+    else:
+        try:
+            new_content = apply_decision(schema, content, item.field, decided)
+        except InvalidDocument as exc:
+            raise ApplicationError(ErrorCode.INVALID_FIELD, exc.reason, field="value") from None
+    pending = [f for f in new_content.get("decisions_pending", []) if f != item.field]
+    if "decisions_pending" in schema.rules:
+        new_content["decisions_pending"] = pending
+    if document.doc_type == "visit":
+        new_content = _transition(new_content, "decide", actor, now, f"decided {item.field}")
+    view = document_write_internal(
+        actor=actor,
+        document=document,
+        content=new_content,
+        origin=Revision.Origin.DECISION,
+        action=AuditAction.CONFLICT_DECIDED,
+        now=now,
+        detail={"conflict": item.pk, "field": item.field},
+    )
+    if item.field == "(document)":
+        from backend.records.merging import close_other_leaves_after_decision
+
+        close_other_leaves_after_decision(document=Document.objects.get(pk=document.pk), actor=actor, now=now)
+        view = view_of(Document.objects.get(pk=document.pk))
+    item.decided_at = now
+    item.decided_by = actor.user
+    item.decision_rev = view.rev
+    item.save(update_fields=["decided_at", "decided_by", "decision_rev"])
+    return view
+
+
+@transaction.atomic
+def addendum_acknowledge(
+    *, actor: Actor, addendum_id: str, rev: str, now: datetime | None = None
+) -> DocumentView:
+    """A supervisor acknowledges an addendum (it leaves the review queue)."""
+    now = now or timezone.now()
+    document = lock_document(addendum_id)
+    if document.doc_type != "addendum":
+        raise NotFound("addendum")
+    if not can_read_case(actor.user, document.case):
+        raise OutOfScope("addendum", object_type="addendum", object_id=addendum_id, case_id=document.case_id)
+    _require_supervisor(actor, document)
+    if rev != document.rev:
+        raise StaleRevision(document.rev)
+    content = view_of(document).content
+    if content.get("status") == "acknowledged":
+        raise ApplicationError(ErrorCode.CONFLICT, "already acknowledged", field="status")
+    content["status"] = "acknowledged"
+    return document_write_internal(
+        actor=actor,
+        document=document,
+        content=content,
+        origin=Revision.Origin.WORKFLOW,
+        action=AuditAction.UPDATE,
+        now=now,
+        detail={"acknowledged": True},
+    )
