@@ -41,6 +41,7 @@ from ._schema import (
     MERGE_RULES,
     DocSchema,
     FieldRule,
+    field_names,
     load_schemas,
     parse_schema,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "check_device_public_key",
     "decrypt_body",
     "encrypt_body",
+    "field_names",
     "generate_data_key",
     "generate_device_keypair",
     "kid_for",

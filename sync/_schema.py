@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,13 +101,25 @@ class DocSchema:
         return {**secret, **meta}
 
 
+_FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+
+
+def field_names(names: Iterable[object]) -> str:
+    """Names for an error message: identifier-like names are shown, anything else (which could
+    be case data used as a key by a careless client) is only counted."""
+    shown = [repr(n) for n in names if isinstance(n, str) and _FIELD_NAME.match(n)]
+    hidden = sum(1 for n in names if not (isinstance(n, str) and _FIELD_NAME.match(n)))
+    if hidden:
+        shown.append(f"{hidden} field name(s) not shown")
+    return ", ".join(shown)
+
+
 def _describe(error: Any) -> tuple[str, str]:
     path = ".".join(str(p) for p in error.absolute_path) or "(document)"
     validator = error.validator
     if validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
-        names = ", ".join(repr(str(n)[:60]) for n in extra)
-        return path, f"unknown field(s) {names}"
+        return path, f"unknown field(s) {field_names(extra)}"
     if validator == "required":
         missing = [n for n in error.validator_value if n not in error.instance]
         field_path = ".".join([*map(str, error.absolute_path), *missing[:1]])

@@ -21,7 +21,7 @@ from backend.records.models import Document, Revision
 from backend.records.permissions import can_write_document
 from backend.records.services import new_edit_path, store_revision
 from backend.records.workflow import WorkflowRefused, check_replicated_transition
-from sync import DecryptionError, InvalidDocument, InvalidRevision, SyncError, parse_kid, revtree
+from sync import DecryptionError, InvalidDocument, InvalidRevision, SyncError, field_names, parse_kid, revtree
 
 from .auth import SyncCaller
 
@@ -66,7 +66,7 @@ def _shape(doc: Any) -> tuple[str, str]:
         raise DocRefused("forbidden", "attachments are not supported")
     unknown = sorted(k for k in doc if k not in ALLOWED_FIELDS)
     if unknown:
-        raise DocRefused("bad_request", f"unknown field {unknown[0][:40]!r}")
+        raise DocRefused("bad_request", f"unknown field(s) {field_names(unknown)}")
     doc_type = doc_type_of(doc_id)
     if doc_type is None:
         if doc_id.startswith(("purge:", "keyenv:")):
