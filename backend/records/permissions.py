@@ -24,6 +24,17 @@ def can_read_case(user: Any, case: Case) -> bool:
     return is_allocated(user, case.id)
 
 
+def case_permissions(user: Any, case: Case, doc_type: str) -> tuple[bool, bool]:
+    """(may read, may write ``doc_type``) on ``case``, with at most one query."""
+    if user.role == Role.ADMIN:
+        return True, doc_type == "case"
+    if user.role == Role.SUPERVISOR:
+        managed = manages_team(user, case.team_id)
+        return managed, managed
+    allocated = is_allocated(user, case.id)
+    return allocated, allocated and doc_type != "case"
+
+
 def can_write_document(user: Any, case: Case, doc_type: str) -> bool:
     """Case documents: the team's supervisors and admins; everything else: allocated workers
     and the team's supervisors."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from django.db.models import Max
 from django.utils import timezone
@@ -27,7 +28,7 @@ def _user_id(ref: object) -> int | None:
     return None
 
 
-def project(document: Document) -> None:
+def project(document: Document, *, is_new: bool = False, previous_meta: dict[str, Any] | None = None) -> None:
     """Bring the projection of ``document`` in line with its winning revision's meta.
 
     A visit counts towards a case's statutory timescale once it is submitted (a draft may
@@ -36,7 +37,7 @@ def project(document: Document) -> None:
     if document.doc_type == "case":
         _project_case(document)
     elif document.doc_type == "visit":
-        _project_visit(document)
+        _project_visit(document, is_new=is_new, previous_meta=previous_meta or {})
 
 
 def _project_case(document: Document) -> None:
@@ -56,25 +57,33 @@ def _project_case(document: Document) -> None:
     )
 
 
-def _project_visit(document: Document) -> None:
+def _counts(meta: dict[str, Any], deleted: bool) -> bool:
+    return not deleted and meta.get("status") not in (None, "draft")
+
+
+def _project_visit(document: Document, *, is_new: bool, previous_meta: dict[str, Any]) -> None:
     meta = document.meta
-    author_id = _user_id(meta.get("author"))
-    VisitRecord.objects.update_or_create(
-        document=document,
-        defaults={
-            "case_id": document.case_id,
-            "status": meta.get("status", "draft") if not document.deleted else "deleted",
-            "visit_date": _dt(meta.get("visit_date")),
-            "author_id": author_id,
-            "submitted_at": _dt(meta.get("submitted_at")),
-            "signed_off_at": _dt(meta.get("signed_off_at")),
-            "deleted": document.deleted,
-            "needs_decision": bool(meta.get("decisions_pending")),
-        },
-    )
-    latest = (
-        VisitRecord.objects.filter(case_id=document.case_id, deleted=False, visit_date__lte=timezone.now())
-        .exclude(status="draft")
-        .aggregate(latest=Max("visit_date"))["latest"]
-    )
-    Case.objects.filter(pk=document.case_id).update(last_visit_on=latest.date() if latest else None)
+    fields = {
+        "case_id": document.case_id,
+        "status": meta.get("status", "draft") if not document.deleted else "deleted",
+        "visit_date": _dt(meta.get("visit_date")),
+        "author_id": _user_id(meta.get("author")),
+        "submitted_at": _dt(meta.get("submitted_at")),
+        "signed_off_at": _dt(meta.get("signed_off_at")),
+        "deleted": document.deleted,
+        "needs_decision": bool(meta.get("decisions_pending")),
+    }
+    if is_new:
+        VisitRecord.objects.bulk_create([VisitRecord(document=document, **fields)])
+    else:
+        VisitRecord.objects.filter(document=document).update(**fields)
+    # The case's last visit only moves when this visit counts now or counted before.
+    if _counts(meta, document.deleted) or _counts(previous_meta, False):
+        latest = (
+            VisitRecord.objects.filter(
+                case_id=document.case_id, deleted=False, visit_date__lte=timezone.now()
+            )
+            .exclude(status="draft")
+            .aggregate(latest=Max("visit_date"))["latest"]
+        )
+        Case.objects.filter(pk=document.case_id).update(last_visit_on=latest.date() if latest else None)

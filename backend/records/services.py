@@ -34,7 +34,7 @@ from sync import InvalidDocument, revtree
 from . import projections
 from .codec import open_body, schema_for, seal
 from .models import Document, Revision
-from .permissions import can_read_case, can_write_document
+from .permissions import can_read_case, case_permissions
 from .sequence import next_seq
 
 #: Fields only the server sets through REST (workflow, authorship); clients may echo them back.
@@ -149,6 +149,7 @@ def store_revision(
                 Revision.objects.filter(document=document, rev=winner).values_list("body", flat=True).first()
                 or {}
             ).get("meta", {})
+    is_new = document is None
     if document is None:
         document = Document(
             id=doc_id,
@@ -156,13 +157,17 @@ def store_revision(
             doc_type=doc_type,
             created_at=now,
         )
+    previous_meta = {} if is_new else document.meta
     document.seq = seq
     document.rev = winner
     document.deleted = revtree.is_deleted(new_tree)
     document.tree = revtree.to_json(new_tree)
     document.meta = meta
     document.updated_at = now
-    document.save()
+    if is_new:
+        document.save(force_insert=True)
+    else:
+        document.save(update_fields=["seq", "rev", "deleted", "tree", "meta", "updated_at"])
     pos, _ = revtree.parse_rev(leaf_rev)
     lineage = revtree.ancestry(new_tree, leaf_rev)
     parent = lineage[1] if len(lineage) > 1 else None
@@ -179,7 +184,7 @@ def store_revision(
         device=actor.device,
         origin=origin,
     )
-    projections.project(document)
+    projections.project(document, is_new=is_new, previous_meta=previous_meta)
     return StoredRevision(document=document, rev=leaf_rev, outcome=outcome, seq=seq)
 
 
@@ -232,9 +237,10 @@ def _get_case_for_write(actor: Actor, case_id: str, doc_type: str) -> Case:
     case = Case.objects.filter(pk=case_id).first()
     if case is None:
         raise NotFound("case")
-    if not can_read_case(actor.user, case):
+    readable, writable = case_permissions(actor.user, case, doc_type)
+    if not readable:
         raise OutOfScope("case", object_type="case", object_id=case_id, case_id=case_id)
-    if not can_write_document(actor.user, case, doc_type):
+    if not writable:
         raise Forbidden(f"you may not write {doc_type} records on this case")
     return case
 
@@ -275,10 +281,11 @@ def document_create(
         **(server_content or {}),
     }
     _validate(doc_type, full)
-    doc_id = doc_id or new_id(doc_type)
-    if doc_type_of(doc_id) != doc_type:
+    if doc_id is None:
+        doc_id = new_id(doc_type)  # a fresh ULID: no need to look for a clash
+    elif doc_type_of(doc_id) != doc_type:
         raise InvalidDocument(f"id must look like {doc_type}:<ULID>", field="id")
-    if Document.objects.filter(pk=doc_id).exists():
+    elif Document.objects.filter(pk=doc_id).exists():
         raise ApplicationError(ErrorCode.CONFLICT, "a document with this id already exists", field="id")
     body = seal(doc_id=doc_id, doc_type=doc_type, case_id=case.id, content=full)
     body["schema"] = schema_for(doc_type).version
