@@ -12,6 +12,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -75,9 +76,10 @@ def database(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
         )
     access = case_access(caller.user)
     update_seq = str(feeds.latest_token(access))
-    live = Document.objects.filter(case_id__in=list(access)).values("deleted")
-    doc_count = sum(1 for row in live if not row["deleted"])
-    del_count = len(live) - doc_count
+    counts = Document.objects.filter(case_id__in=list(access)).aggregate(
+        live=Count("id", filter=Q(deleted=False)), dead=Count("id", filter=Q(deleted=True))
+    )
+    doc_count, del_count = counts["live"] or 0, counts["dead"] or 0
     body = {
         "db_name": DB_NAME,
         "doc_count": doc_count,
