@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "backend.review",
     "backend.syncapi",
     "backend.demo",
+    "backend.webapp",
 ]
 
 MIDDLEWARE = [

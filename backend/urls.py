@@ -52,6 +52,7 @@ api = [
     path("notes/<str:doc_id>/", records.NoteDetailApi.as_view(), name="note-detail"),
     path("addenda/<str:doc_id>/", records.AddendumDetailApi.as_view(), name="addendum-detail"),
     path("devices/", accounts.DeviceListCreateApi.as_view(), name="devices"),
+    path("devices/wiped/", accounts.DeviceWipedApi.as_view(), name="device-wiped"),
     path("devices/<id:device_id>/token/", accounts.DeviceTokenApi.as_view(), name="device-token"),
     path("devices/<id:device_id>/revoke/", accounts.DeviceRevokeApi.as_view(), name="device-revoke"),
     path("devices/<id:device_id>/wipe/", accounts.DeviceWipeApi.as_view(), name="device-wipe"),
@@ -76,4 +77,5 @@ urlpatterns = [
     path("api/", include(api)),
     path("sync/", include("backend.syncapi.urls")),
     path("admin/", admin.site.urls),
+    path("app/", include("backend.webapp.urls")),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,7 +13,7 @@ from rest_framework.views import APIView
 from backend.common.http import actor_of, client_ip
 from backend.common.serializers import StrictSerializer
 
-from .devices import device_enrol, device_revoke, device_token_renew, devices_visible_to
+from .devices import device_enrol, device_revoke, device_token_renew, device_wipe_confirm, devices_visible_to
 from .models import Device, Team, User
 from .services import token_revoke, user_login
 
@@ -188,3 +189,19 @@ class DeviceWipeApi(APIView):
         return Response(
             DeviceOutput(device_revoke(actor=actor_of(request), device_id=device_id, wipe=True)).data
         )
+
+
+class DeviceWipedApi(APIView):
+    """Called by a device, with its own (revoked) token, after it erased its data."""
+
+    authentication_classes: list[type] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=None, responses={204: None}, tags=["Devices"])
+    def post(self, request: Request) -> Response:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() not in {"token", "bearer"} or not secret.strip():
+            raise NotAuthenticated()
+        device_wipe_confirm(token_secret=secret.strip(), ip=client_ip(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)

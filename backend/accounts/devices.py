@@ -106,6 +106,29 @@ def device_revoke(*, actor: Actor, device_id: int, wipe: bool, now: datetime | N
     return device
 
 
+@transaction.atomic
+def device_wipe_confirm(*, token_secret: str, ip: str | None, now: datetime | None = None) -> Device:
+    """A device ordered to wipe confirms it has erased its data, with its (revoked) token."""
+    from .tokens import hash_token
+
+    token = (
+        AuthToken.objects.select_related("device", "user").filter(key_hash=hash_token(token_secret)).first()
+    )
+    device = token.device if token is not None else None
+    if device is None or device.status not in {Device.Status.WIPE_PENDING, Device.Status.REVOKED}:
+        raise NotFound("device")
+    device.status = Device.Status.WIPED
+    device.wiped_at = now or timezone.now()
+    device.save(update_fields=["status", "wiped_at"])
+    audit_record(
+        actor=Actor(user=device.user, device=device, ip=ip),
+        action=AuditAction.DEVICE_WIPED,
+        object_type="device",
+        object_id=f"d:{device.pk}",
+    )
+    return device
+
+
 def devices_visible_to(user: User) -> list[Device]:
     qs = Device.objects.select_related("user").order_by("-enrolled_at")
     if user.role != Role.ADMIN:

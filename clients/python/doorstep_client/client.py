@@ -333,7 +333,9 @@ class DoorstepClient:
             )
             pull = Replicator(remote, target, batch_size=self._batch_size, progress=show, label="pull").run()
         except DeviceRevoked:
+            token = self.config.device_token
             self.wipe()
+            self._confirm_wipe(token)
             raise DeviceWiped() from None
         except Unauthorized as exc:
             reason = f"{exc.reason}; the device token was not accepted (expired?): run `doorstep login` to renew it"
@@ -493,6 +495,16 @@ class DoorstepClient:
             pending=pending,
             refused=replica.refusals(),
         )
+
+    def _confirm_wipe(self, token: str | None) -> None:
+        """Tell the server the wipe happened (best effort: the data is already gone)."""
+        if not token:
+            return
+        try:
+            with self._remote(self.server_url, token) as api:
+                api.request_json("POST", "api/devices/wiped/", idempotent=False)
+        except ClientError:
+            pass
 
     def wipe(self) -> None:
         """Erase the replica (with its -wal/-shm), the keystore and the configuration."""

@@ -82,3 +82,19 @@ def test_token_renewal_replaces_the_old_token(api, practitioner):
     new.credentials(HTTP_AUTHORIZATION=f"Token {renewed.json()['token']}")
     assert old.get("/api/me/").status_code == 401
     assert new.get("/api/me/").status_code == 200
+
+
+def test_wiped_device_confirms_with_its_revoked_token(api, practitioner, admin_user):
+    from rest_framework.test import APIClient
+
+    body = enrol(api(practitioner)).json()
+    pk = body["device"]["pk"]
+    device = APIClient()
+    device.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
+    assert device.post("/api/devices/wiped/").status_code == 404  # not ordered to wipe
+    api(admin_user).post(f"/api/devices/{pk}/wipe/")
+    assert device.post("/api/devices/wiped/").status_code == 204
+    listed = {d["pk"]: d for d in api(admin_user).get("/api/devices/").json()}
+    assert listed[pk]["status"] == "wiped"
+    assert AuditEvent.objects.filter(action=AuditAction.DEVICE_WIPED, object_id=f"d:{pk}").exists()
+    assert APIClient().post("/api/devices/wiped/").status_code == 401
