@@ -53,6 +53,9 @@ class WriteResult:
 
 
 def _shape(doc: Any) -> tuple[str, str]:
+    """Structural checks. Anything wrong with a document's *content* is ``forbidden`` (as
+    CouchDB's validate_doc_update answers): PouchDB then reports it and carries on with the
+    rest of the batch, whereas any other per-document error aborts its replication."""
     if not isinstance(doc, dict):
         raise DocRefused("bad_request", "each document must be a JSON object")
     doc_id = doc.get("_id")
@@ -66,13 +69,13 @@ def _shape(doc: Any) -> tuple[str, str]:
         raise DocRefused("forbidden", "attachments are not supported")
     unknown = sorted(k for k in doc if k not in ALLOWED_FIELDS)
     if unknown:
-        raise DocRefused("bad_request", f"unknown field(s) {field_names(unknown)}")
+        raise DocRefused("forbidden", f"unknown field(s) {field_names(unknown)}")
     doc_type = doc_type_of(doc_id)
     if doc_type is None:
         if doc_id.startswith(("purge:", "keyenv:")):
             raise DocRefused("forbidden", "this document is managed by the server")
         raise DocRefused(
-            "bad_request", "_id must look like <type>:<ULID> (case, person, visit, note, addendum)"
+            "forbidden", "_id must look like <type>:<ULID> (case, person, visit, note, addendum)"
         )
     return doc_id, doc_type
 
@@ -81,9 +84,9 @@ def _content_of(doc: dict[str, Any], *, doc_id: str, doc_type: str, case_id: str
     """Decrypt and validate a replicated body; DocRefused on any failure, naming no values."""
     meta, enc = doc.get("meta"), doc.get("enc")
     if not isinstance(meta, dict) or not isinstance(enc, dict):
-        raise DocRefused("bad_request", "document must carry meta and enc objects")
+        raise DocRefused("forbidden", "document must carry meta and enc objects")
     if doc.get("schema") != schema_for(doc_type).version:
-        raise DocRefused("bad_request", f"schema must be {schema_for(doc_type).version}")
+        raise DocRefused("forbidden", f"schema must be {schema_for(doc_type).version}")
     kid = enc.get("kid")
     try:
         kid_case, version = parse_kid(kid) if isinstance(kid, str) else ("", 0)
@@ -100,12 +103,12 @@ def _content_of(doc: dict[str, Any], *, doc_id: str, doc_type: str, case_id: str
     except DecryptionError:
         raise DocRefused("forbidden", "body does not decrypt under the case key for this document") from None
     except InvalidDocument as exc:
-        raise DocRefused("bad_request", exc.reason) from None
+        raise DocRefused("forbidden", exc.reason) from None
     try:
         schema_for(doc_type).validate(content)
     except InvalidDocument as exc:
         raise DocRefused(
-            "bad_request",
+            "forbidden",
             f"{exc.field}: {exc.reason}" if exc.field and exc.field not in exc.reason else exc.reason,
         ) from None
     return content
@@ -140,7 +143,7 @@ def replicated_write(
     except InvalidRevision as exc:
         return WriteResult(id=doc_id, error="bad_request", reason=exc.reason)
     except InvalidDocument as exc:
-        return WriteResult(id=doc_id, error="bad_request", reason=exc.reason)
+        return WriteResult(id=doc_id, error="forbidden", reason=exc.reason)
 
 
 def _audit_refusal(caller: SyncCaller, doc_id: str, exc: DocRefused) -> None:
@@ -165,10 +168,14 @@ def _write(
     now: datetime,
 ) -> WriteResult:
     deleted = bool(doc.get("_deleted", False))
-    document = Document.objects.select_for_update().filter(pk=doc_id).first()
+    found = Document.objects.select_for_update().filter(pk=doc_id).first()
+    # A document outside the caller's subset is treated exactly like one that does not exist,
+    # so a write can never tell whether an id is in use in another caseload.
+    hidden = found is not None and found.case_id not in access
+    document = None if hidden else found
     claimed_case = doc.get("case_id")
     if claimed_case is not None and not isinstance(claimed_case, str):
-        raise DocRefused("bad_request", "case_id must be a string")
+        raise DocRefused("forbidden", "case_id must be a string")
     if document is not None:
         if claimed_case is not None and claimed_case != document.case_id:
             raise DocRefused("forbidden", "a document cannot move to another case")
@@ -178,9 +185,9 @@ def _write(
             raise DocRefused("forbidden", "unknown document and no case_id")
         case_id = claimed_case
     if doc.get("type", doc_type) != doc_type:
-        raise DocRefused("bad_request", "type does not match the _id prefix")
+        raise DocRefused("forbidden", "type does not match the _id prefix")
     if doc_type == "case" and doc_id != case_id:
-        raise DocRefused("bad_request", "a case document's _id must be its case_id")
+        raise DocRefused("forbidden", "a case document's _id must be its case_id")
     if case_id not in access:
         raise DocRefused("forbidden", "document is outside your caseload")
     case = Case.objects.filter(pk=case_id).first()
@@ -189,17 +196,9 @@ def _write(
     if document is None and doc_type == "case":
         raise DocRefused("forbidden", "cases are opened through the API, not by replication")
 
-    body: dict[str, Any]
-    content: dict[str, Any] | None = None
-    if deleted:
-        body = {}
-    else:
-        content = _content_of(doc, doc_id=doc_id, doc_type=doc_type, case_id=case_id)
-        if content.get("updated_by") != caller.actor.ref:
-            raise DocRefused("forbidden", "meta.updated_by must be the writer")
-        body = {"schema": doc["schema"], "meta": doc["meta"], "enc": doc["enc"]}
-
     tree = revtree.from_json(document.tree) if document is not None else ()
+    # Conflicts first, as CouchDB does: a stale edit is a 409 whatever its content.
+    parent_rev: str | None
     if new_edits:
         parent = doc.get("_rev")
         if parent is not None and not isinstance(parent, str):
@@ -210,14 +209,25 @@ def _write(
             parent = document.rev if document is not None else None
         elif not revtree.contains(tree, parent) or not revtree.is_leaf(tree, parent):
             raise DocRefused("conflict", "Document update conflict.")
-        path = new_edit_path(parent_rev=parent, tree=tree, body=body, deleted=deleted)
         parent_rev = parent
+        path = None
     else:
         if "_rev" not in doc:
             raise DocRefused("bad_request", "_rev is required when new_edits is false")
         path = revtree.path_from_doc(doc)
-        lineage = path_ancestors(path)
-        parent_rev = next((r for r in lineage if revtree.contains(tree, r)), None)
+        parent_rev = next((r for r in path_ancestors(path) if revtree.contains(tree, r)), None)
+
+    body: dict[str, Any]
+    content: dict[str, Any] | None = None
+    if deleted:
+        body = {}
+    else:
+        content = _content_of(doc, doc_id=doc_id, doc_type=doc_type, case_id=case_id)
+        if content.get("updated_by") != caller.actor.ref:
+            raise DocRefused("forbidden", "meta.updated_by must be the writer")
+        body = {"schema": doc["schema"], "meta": doc["meta"], "enc": doc["enc"]}
+    if path is None:
+        path = new_edit_path(parent_rev=parent_rev, tree=tree, body=body, deleted=deleted)
 
     parent_content = _parent_content(document, parent_rev)
     if content is not None:
@@ -228,6 +238,9 @@ def _write(
         check_replicated_transition(
             caller=caller, doc_type=doc_type, parent=parent_content, new=None, is_new=False
         )
+    if hidden:
+        # Only reachable with a valid body for one's own case under someone else's ULID.
+        raise DocRefused("forbidden", "this id cannot be used")
 
     stored = store_revision(
         document=document,

@@ -155,11 +155,11 @@ def test_refusals_are_per_document_and_store_nothing(practitioner, case_id, visi
     # Schema violation (inside the ciphertext).
     invalid = tablet.edit(visit_id, {"risk_level": "apocalyptic"})
     refused = _refusal(tablet, invalid)
-    assert refused["error"] == "bad_request" and "risk_level" in refused["reason"]
+    assert refused["error"] == "forbidden" and "risk_level" in refused["reason"]
     # Secret field smuggled into clear meta.
     leaky = tablet.edit(visit_id, {"analysis": "x"})
     leaky["meta"]["observations"] = "in clear!"
-    assert _refusal(tablet, leaky)["error"] == "bad_request"
+    assert _refusal(tablet, leaky)["error"] == "forbidden"
     # A document in a case outside the caseload.
     foreign = {**good, "_id": "note:01JD0000000000000000000001", "type": "note", "case_id": other_case}
     foreign.update(_rev="1-abc", _revisions={"start": 1, "ids": ["abc"]})
@@ -167,7 +167,7 @@ def test_refusals_are_per_document_and_store_nothing(practitioner, case_id, visi
     # Design documents, attachments, unknown fields, bad revisions.
     assert _refusal(tablet, {"_id": "_design/x", "_rev": "1-a"})["error"] == "forbidden"
     assert _refusal(tablet, {**good, "_attachments": {}})["error"] == "forbidden"
-    assert _refusal(tablet, {**good, "colour": "blue"})["error"] == "bad_request"
+    assert _refusal(tablet, {**good, "colour": "blue"})["error"] == "forbidden"
     assert _refusal(tablet, {**good, "_revisions": {"start": 9, "ids": ["aa"]}})["error"] == "bad_request"
     # …and the good one still goes through in the same batch as a bad one.
     answer = tablet.push([moved, good])
