@@ -112,7 +112,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # A real file, not :memory:, so tests can inspect what is at rest in the database file.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-doorstep.sqlite3")}
+    # Per process, so two test runs on one checkout cannot trip over each other's file.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-doorstep-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"

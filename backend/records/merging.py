@@ -267,7 +267,6 @@ def _merge_leaves(
     actor: Actor,
     now: datetime,
 ) -> None:
-    from backend.review.models import ConflictItem
 
     schema = schema_for(document.doc_type)
     base_rev = revtree.common_ancestor(tree, [leaf.rev for leaf in live])
@@ -308,24 +307,16 @@ def _merge_leaves(
     closed = _close_other_leaves(
         document, merged_rev, [leaf for leaf in live if leaf.rev != winner], actor, now
     )
-    kid, key = case_key_current(case_id=document.case_id)
     for item in outcome.undecided:
-        candidates = [
-            {"rev": c.rev, "author": c.author, "edited_at": c.edited_at, "device": c.device}
-            for c in item.values
-        ]
-        values = {"base": item.base, "values": [c.value for c in item.values]}
-        ConflictItem.objects.create(
-            document=document,
-            case_id=document.case_id,
-            field=item.field[:200],
+        _record_conflict(
+            document,
+            field=item.field,
             rule=item.rule,
             merged_rev=merged_rev,
-            candidates=candidates,
-            values_enc=encrypt_body(
-                values, key=key, kid=kid, doc_id=document.id, doc_type="conflict", case_id=document.case_id
-            ),
-            created_at=now,
+            who=[(c.rev, c.author, c.edited_at, c.device) for c in item.values],
+            base=item.base,
+            values=[c.value for c in item.values],
+            now=now,
         )
     audit_record(
         actor=actor,
@@ -344,6 +335,43 @@ def _merge_leaves(
     )
 
 
+def _record_conflict(
+    document: Document,
+    *,
+    field: str,
+    rule: str,
+    merged_rev: str,
+    who: list[tuple[str, str, str, str | None]],
+    base: Any,
+    values: list[Any],
+    now: datetime,
+) -> None:
+    """A review item: who wrote each candidate in clear, the values encrypted under the case key."""
+    from backend.review.models import ConflictItem
+
+    kid, key = case_key_current(case_id=document.case_id)
+    ConflictItem.objects.create(
+        document=document,
+        case_id=document.case_id,
+        field=field[:200],
+        rule=rule,
+        merged_rev=merged_rev,
+        candidates=[
+            {"rev": rev, "author": author, "edited_at": at, "device": device}
+            for rev, author, at, device in who
+        ],
+        values_enc=encrypt_body(
+            {"base": base, "values": values},
+            key=key,
+            kid=kid,
+            doc_id=document.id,
+            doc_type="conflict",
+            case_id=document.case_id,
+        ),
+        created_at=now,
+    )
+
+
 def _whole_document_conflict(
     document: Document,
     live: list[revtree.Leaf],
@@ -359,25 +387,15 @@ def _whole_document_conflict(
 
     if ConflictItem.objects.filter(document=document, field="(document)", decided_at__isnull=True).exists():
         return  # already waiting for a supervisor; the new leaf shows up as one more conflict
-    kid, key = case_key_current(case_id=document.case_id)
-    ConflictItem.objects.create(
-        document=document,
-        case_id=document.case_id,
+    _record_conflict(
+        document,
         field="(document)",
         rule="review",
         merged_rev=document.rev,
-        candidates=[
-            {"rev": s.rev, "author": s.author, "edited_at": s.edited_at, "device": s.device} for s in sides
-        ],
-        values_enc=encrypt_body(
-            {"base": None, "values": [dict(s.content) for s in sides]},
-            key=key,
-            kid=kid,
-            doc_id=document.id,
-            doc_type="conflict",
-            case_id=document.case_id,
-        ),
-        created_at=now,
+        who=[(side.rev, side.author, side.edited_at, side.device) for side in sides],
+        base=None,
+        values=[dict(side.content) for side in sides],
+        now=now,
     )
     audit_record(
         actor=actor,

@@ -7,6 +7,7 @@ transaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,27 +53,27 @@ def _transition(
     return {**content, "transitions": [*content.get("transitions", []), entry]}
 
 
-@transaction.atomic
-def visit_submit(*, actor: Actor, visit_id: str, rev: str, now: datetime | None = None) -> DocumentView:
-    """A practitioner allocated to the case submits a draft or returned visit for sign-off."""
-    now = now or timezone.now()
-    document, content = _visit_for(actor, visit_id, rev)
-    if not (is_allocated(actor.user, document.case_id) or manages_team(actor.user, document.case.team_id)):
-        raise Forbidden("only workers allocated to the case can submit its visits")
-    if content.get("status") not in {"draft", "returned"}:
-        raise ApplicationError(
-            ErrorCode.CONFLICT, f"a {content.get('status')} visit cannot be submitted", field="status"
-        )
-    content = _transition(content, "submit", actor, now)
-    content.update(status="submitted", submitted_at=_iso(now))
-    return document_write_internal(
-        actor=actor,
-        document=document,
-        content=content,
-        origin=Revision.Origin.WORKFLOW,
-        action=AuditAction.SUBMIT,
-        now=now,
-    )
+@dataclass(frozen=True)
+class Move:
+    """One visit workflow transition: where it may start, where it ends, who may make it."""
+
+    action: str
+    audit: AuditAction
+    from_statuses: frozenset[str]
+    to_status: str
+    supervisor_only: bool
+    verb: str
+
+
+MOVES = {
+    "submit": Move(
+        "submit", AuditAction.SUBMIT, frozenset({"draft", "returned"}), "submitted", False, "submitted"
+    ),
+    "sign_off": Move(
+        "sign_off", AuditAction.SIGN_OFF, frozenset({"submitted"}), "signed_off", True, "signed off"
+    ),
+    "return": Move("return", AuditAction.RETURN, frozenset({"submitted"}), "returned", True, "returned"),
+}
 
 
 def _require_supervisor(actor: Actor, document: Document) -> None:
@@ -80,36 +81,61 @@ def _require_supervisor(actor: Actor, document: Document) -> None:
         raise Forbidden("only a supervisor of the case's team can do that")
 
 
-@transaction.atomic
-def visit_sign_off(
-    *, actor: Actor, visit_id: str, rev: str, comment: str = "", now: datetime | None = None
+def _move_visit(
+    *, actor: Actor, visit_id: str, rev: str, move: Move, comment: str, now: datetime
 ) -> DocumentView:
-    """Sign off a submitted visit; it is immutable afterwards. Refused while conflicts wait."""
-    now = now or timezone.now()
     document, content = _visit_for(actor, visit_id, rev)
-    _require_supervisor(actor, document)
-    if content.get("status") != "submitted":
-        raise ApplicationError(
-            ErrorCode.CONFLICT,
-            f"only submitted visits can be signed off (this one is {content.get('status')})",
-            field="status",
-        )
-    if content.get("decisions_pending"):
+    if move.supervisor_only:
+        _require_supervisor(actor, document)
+    elif not (is_allocated(actor.user, document.case_id) or manages_team(actor.user, document.case.team_id)):
+        raise Forbidden("only workers allocated to the case can submit its visits")
+    status = content.get("status")
+    if status not in move.from_statuses:
+        raise ApplicationError(ErrorCode.CONFLICT, f"a {status} visit cannot be {move.verb}", field="status")
+    if move.to_status == "signed_off" and content.get("decisions_pending"):
         raise ApplicationError(
             ErrorCode.CONFLICT,
             "decide the pending conflicts on this visit before signing it off",
             field="decisions_pending",
         )
-    content = _transition(content, "sign_off", actor, now, comment)
-    content.update(status="signed_off", signed_off_at=_iso(now), signed_off_by=actor.ref)
+    content = _transition(content, move.action, actor, now, comment)
+    content["status"] = move.to_status
+    if move.to_status == "submitted":
+        content["submitted_at"] = _iso(now)
+    elif move.to_status == "signed_off":
+        content.update(signed_off_at=_iso(now), signed_off_by=actor.ref)
     return document_write_internal(
         actor=actor,
         document=document,
         content=content,
         origin=Revision.Origin.WORKFLOW,
-        action=AuditAction.SIGN_OFF,
+        action=move.audit,
         now=now,
         detail={"comment_given": bool(comment)},
+    )
+
+
+@transaction.atomic
+def visit_submit(*, actor: Actor, visit_id: str, rev: str, now: datetime | None = None) -> DocumentView:
+    """A practitioner allocated to the case (or its supervisor) submits a draft or returned
+    visit for sign-off."""
+    return _move_visit(
+        actor=actor, visit_id=visit_id, rev=rev, move=MOVES["submit"], comment="", now=now or timezone.now()
+    )
+
+
+@transaction.atomic
+def visit_sign_off(
+    *, actor: Actor, visit_id: str, rev: str, comment: str = "", now: datetime | None = None
+) -> DocumentView:
+    """Sign off a submitted visit; it is immutable afterwards. Refused while conflicts wait."""
+    return _move_visit(
+        actor=actor,
+        visit_id=visit_id,
+        rev=rev,
+        move=MOVES["sign_off"],
+        comment=comment,
+        now=now or timezone.now(),
     )
 
 
@@ -118,28 +144,17 @@ def visit_return(
     *, actor: Actor, visit_id: str, rev: str, comment: str, now: datetime | None = None
 ) -> DocumentView:
     """Return a submitted visit to its author with a comment saying what to change."""
-    now = now or timezone.now()
     if not comment.strip():
         raise ApplicationError(
             ErrorCode.MISSING_FIELD, "say what needs changing when returning a visit", field="comment"
         )
-    document, content = _visit_for(actor, visit_id, rev)
-    _require_supervisor(actor, document)
-    if content.get("status") != "submitted":
-        raise ApplicationError(
-            ErrorCode.CONFLICT,
-            f"only submitted visits can be returned (this one is {content.get('status')})",
-            field="status",
-        )
-    content = _transition(content, "return", actor, now, comment)
-    content["status"] = "returned"
-    return document_write_internal(
+    return _move_visit(
         actor=actor,
-        document=document,
-        content=content,
-        origin=Revision.Origin.WORKFLOW,
-        action=AuditAction.RETURN,
-        now=now,
+        visit_id=visit_id,
+        rev=rev,
+        move=MOVES["return"],
+        comment=comment,
+        now=now or timezone.now(),
     )
 
 

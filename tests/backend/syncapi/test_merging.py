@@ -164,3 +164,33 @@ def test_offline_edit_of_a_visit_signed_off_meanwhile_becomes_an_addendum(practi
     tablet.pull()
     assert tablet.read(visit_id)["observations"] == signed_text
     assert addendum.id in tablet.docs
+
+
+def test_merge_that_would_break_the_schema_goes_to_review_whole(
+    api, practitioner, colleague, supervisor, visit_id
+):
+    """Each device adds 60 actions: merged, 121 would exceed maxItems 100, so nothing invalid is
+    stored and nobody's edit is dropped — a supervisor picks the version."""
+    a, b = Tablet(practitioner, "a"), Tablet(colleague, "b")
+    a.pull()
+    b.pull()
+    base_actions = a.read(visit_id)["actions"]
+    many = lambda tag: [*base_actions, *({"id": f"{tag}{i}", "text": f"step {i}"} for i in range(60))]  # noqa: E731
+    assert a.push([a.edit(visit_id, {"actions": many("a")})]) == []
+    assert b.push([b.edit(visit_id, {"actions": many("b")})]) == []
+    document = Document.objects.get(pk=visit_id)
+    live = [leaf for leaf in revtree.leaves(revtree.from_json(document.tree)) if not leaf.deleted]
+    assert len(live) == 2  # left as a CouchDB conflict
+    item = ConflictItem.objects.get(document=document)
+    assert item.field == "(document)" and len(item.candidates) == 2
+    manager = api(supervisor)
+    detail = manager.get(f"/api/review/conflicts/{item.pk}/").json()
+    choice = next(
+        i for i, c in enumerate(detail["candidates"]) if any(x["id"] == "b0" for x in c["value"]["actions"])
+    )
+    decided = manager.post(f"/api/review/conflicts/{item.pk}/decide/", {"choice": choice}, format="json")
+    assert decided.status_code == 200, decided.json()
+    document = Document.objects.get(pk=visit_id)
+    live = [leaf for leaf in revtree.leaves(revtree.from_json(document.tree)) if not leaf.deleted]
+    assert [leaf.rev for leaf in live] == [document.rev]
+    assert {x["id"] for x in view_of(document).content["actions"]} >= {"b0", "b59"}
