@@ -19,8 +19,10 @@ lost deletion is audited.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from django.utils.dateparse import parse_datetime
 
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record
@@ -30,6 +32,8 @@ from sync import InvalidDocument, Side, encrypt_body, merge_many, revtree
 from .codec import open_body, schema_for, seal
 from .models import Document, Revision
 
+#: How a server merge revision is named where an author is expected.
+MERGE_AUTHOR = "merge"
 #: Fields that say who/when, not what: ignored when comparing an edit with signed-off content.
 STAMP_FIELDS = frozenset({"updated_at", "updated_by"})
 #: Fields an addendum does not propose (workflow state, stamps).
@@ -43,6 +47,11 @@ NOT_PROPOSED = STAMP_FIELDS | {
     "author",
     "created_at",
 }
+
+
+def _instant(text: str) -> datetime:
+    parsed = parse_datetime(text)
+    return parsed if parsed is not None else datetime.min.replace(tzinfo=UTC)
 
 
 def _content(document: Document, revision: Revision) -> dict[str, Any]:
@@ -65,7 +74,7 @@ def resolve_conflicts(*, document: Document, actor: Actor, now: datetime) -> Non
     revisions = {
         r.rev: r
         for r in Revision.objects.filter(document=document).only(
-            "rev", "body", "deleted", "device_id", "generation"
+            "rev", "body", "deleted", "device_id", "generation", "origin"
         )
     }
     if document.doc_type == "visit" and _protect_signed_off(document, tree, live, revisions, actor, now):
@@ -276,20 +285,34 @@ def _merge_leaves(
         else None
     )
     sides = []
+    merge_revs: set[str] = set()
     for leaf in live:
-        content = _content(document, revisions[leaf.rev])
-        device = revisions[leaf.rev].device_id
+        revision = revisions[leaf.rev]
+        content = _content(document, revision)
+        is_merge = revision.origin == Revision.Origin.MERGE
+        if is_merge:
+            # A server merge's values for pending fields are placeholders (the safe value), not
+            # anyone's edit: never credit them to the person whose stamp the merge carries.
+            merge_revs.add(leaf.rev)
+        author = (
+            MERGE_AUTHOR if is_merge else str(content.get("updated_by") or content.get("author") or "unknown")
+        )
         sides.append(
             Side(
                 content=content,
                 rev=leaf.rev,
-                author=str(content.get("updated_by") or content.get("author") or "unknown"),
+                author=author,
                 edited_at=str(content.get("updated_at") or "1970-01-01T00:00:00Z"),
-                device=f"d:{device}" if device else None,
+                device=None if is_merge or not revision.device_id else f"d:{revision.device_id}",
             )
         )
     outcome = merge_many(schema, base, sides)
     merged = dict(outcome.content)
+    # The merged revision is stamped with the latest edit (by edit time), not a per-field guess.
+    editors = [s for s in sides if s.rev not in merge_revs] or sides
+    latest = max(editors, key=lambda s: (_instant(s.edited_at), s.rev))
+    merged["updated_at"] = max(sides, key=lambda s: _instant(s.edited_at)).edited_at
+    merged["updated_by"] = latest.content.get("updated_by", merged.get("updated_by"))
     undecided_paths = [u.field for u in outcome.undecided]
     if "decisions_pending" in schema.rules and undecided_paths:
         merged["decisions_pending"] = sorted(
@@ -298,7 +321,9 @@ def _merge_leaves(
     try:
         schema.validate(merged)
     except InvalidDocument as exc:
-        _whole_document_conflict(document, live, sides, actor, now, reason=exc.field or "(document)")
+        _whole_document_conflict(
+            document, live, sides, actor, now, reason=exc.field or "(document)", placeholder_revs=merge_revs
+        )
         return
     winner = revtree.winning_rev(tree)
     merged_rev = _write_child(
@@ -317,6 +342,7 @@ def _merge_leaves(
             base=item.base,
             values=[c.value for c in item.values],
             now=now,
+            placeholder_revs=merge_revs,
         )
     audit_record(
         actor=actor,
@@ -345,29 +371,57 @@ def _record_conflict(
     base: Any,
     values: list[Any],
     now: datetime,
+    placeholder_revs: set[str] | frozenset[str] = frozenset(),
 ) -> None:
-    """A review item: who wrote each candidate in clear, the values encrypted under the case key."""
-    from backend.review.models import ConflictItem
+    """A review item: who wrote each candidate in clear, the values encrypted under the case key.
 
+    One open item per field: when a field that already waits for a decision conflicts again
+    (a third device's edit meets the merged document), the new candidates join the open item,
+    and a merge revision's placeholder (the safe value it showed) is not offered as anyone's edit.
+    """
+    from backend.review.models import ConflictItem
+    from backend.review.services import conflict_values
+
+    candidates = [
+        {"rev": rev, "author": author, "edited_at": at, "device": device} for rev, author, at, device in who
+    ]
+    pairs = [(c, v) for c, v in zip(candidates, values, strict=True) if c["rev"] not in placeholder_revs]
+    open_item = (
+        ConflictItem.objects.select_for_update()
+        .filter(document=document, field=field[:200], decided_at__isnull=True)
+        .first()
+    )
+    if open_item is not None:
+        existing = conflict_values(open_item)
+        known = {c["rev"] for c in open_item.candidates}
+        pairs = [
+            *zip(open_item.candidates, existing["values"], strict=True),
+            *((c, v) for c, v in pairs if c["rev"] not in known),
+        ]
+        base = existing.get("base")
     kid, key = case_key_current(case_id=document.case_id)
+    values_enc = encrypt_body(
+        {"base": base, "values": [v for _, v in pairs]},
+        key=key,
+        kid=kid,
+        doc_id=document.id,
+        doc_type="conflict",
+        case_id=document.case_id,
+    )
+    if open_item is not None:
+        open_item.candidates = [c for c, _ in pairs]
+        open_item.values_enc = values_enc
+        open_item.merged_rev = merged_rev
+        open_item.save(update_fields=["candidates", "values_enc", "merged_rev"])
+        return
     ConflictItem.objects.create(
         document=document,
         case_id=document.case_id,
         field=field[:200],
         rule=rule,
         merged_rev=merged_rev,
-        candidates=[
-            {"rev": rev, "author": author, "edited_at": at, "device": device}
-            for rev, author, at, device in who
-        ],
-        values_enc=encrypt_body(
-            {"base": base, "values": values},
-            key=key,
-            kid=kid,
-            doc_id=document.id,
-            doc_type="conflict",
-            case_id=document.case_id,
-        ),
+        candidates=[c for c, _ in pairs],
+        values_enc=values_enc,
         created_at=now,
     )
 
@@ -380,13 +434,17 @@ def _whole_document_conflict(
     now: datetime,
     *,
     reason: str,
+    placeholder_revs: set[str],
 ) -> None:
     """The merged body would break the schema: leave the leaves as CouchDB conflicts and ask a
-    supervisor to choose, rather than store something invalid or drop anyone's edit."""
+    supervisor to choose, rather than store something invalid or drop anyone's edit. The
+    winner gets a revision carrying ``decisions_pending: ["(document)"]`` so every device shows
+    that the record needs a decision."""
     from backend.review.models import ConflictItem
 
-    if ConflictItem.objects.filter(document=document, field="(document)", decided_at__isnull=True).exists():
-        return  # already waiting for a supervisor; the new leaf shows up as one more conflict
+    flagged_already = ConflictItem.objects.filter(
+        document=document, field="(document)", decided_at__isnull=True
+    ).exists()
     _record_conflict(
         document,
         field="(document)",
@@ -396,7 +454,15 @@ def _whole_document_conflict(
         base=None,
         values=[dict(side.content) for side in sides],
         now=now,
+        placeholder_revs=placeholder_revs,
     )
+    if not flagged_already and "decisions_pending" in schema_for(document.doc_type).rules:
+        winner = revtree.winning_rev(revtree.from_json(document.tree))
+        content = _content(document, Revision.objects.get(document=document, rev=winner))
+        content["decisions_pending"] = sorted({*(content.get("decisions_pending") or []), "(document)"})
+        _write_child(
+            document, parent=winner, content=content, actor=actor, origin=Revision.Origin.MERGE, now=now
+        )
     audit_record(
         actor=actor,
         action=AuditAction.MERGE,

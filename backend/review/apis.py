@@ -142,7 +142,7 @@ class ReviewQueueApi(APIView):
                         "author": v.author.get_full_name() if v.author else None,
                         "visit_date": v.visit_date,
                         "submitted_at": v.submitted_at,
-                        "needs_decision": v.needs_decision,
+                        "needs_decision": v.needs_decision or v.open_conflicts,
                     }
                     for v in awaiting_sign_off(request.user)
                 ],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from backend.accounts.models import Role
 from backend.cases.models import Case
@@ -25,8 +25,12 @@ def review_cases(user: Any) -> QuerySet[Case]:
 
 
 def awaiting_sign_off(user: Any) -> QuerySet[VisitRecord]:
+    """Submitted visits, each annotated ``open_conflicts`` (a merge may leave a decision pending
+    without a new revision, so the projection's flag alone is not enough)."""
+    open_items = ConflictItem.objects.filter(document_id=OuterRef("document_id"), decided_at__isnull=True)
     return (
         VisitRecord.objects.filter(case__in=review_cases(user), status="submitted", deleted=False)
+        .annotate(open_conflicts=Exists(open_items))
         .select_related("case", "author", "document")
         .order_by("submitted_at")
     )

@@ -92,7 +92,10 @@ def _move_visit(
     status = content.get("status")
     if status not in move.from_statuses:
         raise ApplicationError(ErrorCode.CONFLICT, f"a {status} visit cannot be {move.verb}", field="status")
-    if move.to_status == "signed_off" and content.get("decisions_pending"):
+    if move.to_status == "signed_off" and (
+        content.get("decisions_pending")
+        or ConflictItem.objects.filter(document=document, decided_at__isnull=True).exists()
+    ):
         raise ApplicationError(
             ErrorCode.CONFLICT,
             "decide the pending conflicts on this visit before signing it off",
@@ -194,6 +197,12 @@ def conflict_decide(
     _require_supervisor(actor, document)
     if item.decided_at is not None:
         raise ApplicationError(ErrorCode.CONFLICT, "this conflict has already been decided")
+    if document.doc_type == "visit" and view_of(document).content.get("status") == "signed_off":
+        raise ApplicationError(
+            ErrorCode.CONFLICT,
+            "this visit is signed off and cannot change; record the decision as an addendum",
+            field="status",
+        )
     values = conflict_values(item)["values"]
     if choice is not None:
         if not 0 <= choice < len(values):
@@ -218,7 +227,12 @@ def conflict_decide(
             new_content = apply_decision(schema, content, item.field, decided)
         except InvalidDocument as exc:
             raise ApplicationError(ErrorCode.INVALID_FIELD, exc.reason, field="value") from None
-    pending = [f for f in new_content.get("decisions_pending", []) if f != item.field]
+    still_open = set(
+        ConflictItem.objects.filter(document=document, decided_at__isnull=True)
+        .exclude(pk=item.pk)
+        .values_list("field", flat=True)
+    )
+    pending = [f for f in new_content.get("decisions_pending", []) if f != item.field or f in still_open]
     if "decisions_pending" in schema.rules:
         new_content["decisions_pending"] = pending
     if document.doc_type == "visit":
