@@ -7,7 +7,7 @@ PORT ?= 8000
 MANAGE := $(PY) backend/manage.py
 NODE_TESTS := tests/node
 
-.PHONY: install run serve test test-sqlite test-postgres lint typecheck node-deps bench clean
+.PHONY: install run serve test test-sqlite test-postgres lint typecheck node-deps web bench clean
 
 $(VENV)/.installed: pyproject.toml sync/pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,17 @@ $(NODE_TESTS)/node_modules/.installed: $(NODE_TESTS)/package.json $(NODE_TESTS)/
 
 node-deps: $(NODE_TESTS)/node_modules/.installed
 
-run: install
+WEB := clients/web
+
+$(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The tablet/supervisor web app (PWA), built into clients/web/dist and served at /app/.
+web: $(WEB)/node_modules/.installed
+	cd $(WEB) && npm run --silent build
+
+run: install web
 	$(MANAGE) migrate --noinput
 	DOORSTEP_FAST_PASSWORD_HASHER=$${DOORSTEP_FAST_PASSWORD_HASHER:-0} $(MANAGE) seed_demo --if-empty
 	$(MANAGE) demo_accounts
@@ -31,7 +41,7 @@ run: install
 	$(VENV)/bin/uvicorn backend.asgi:application --host 127.0.0.1 --port $(PORT) --workers $${WEB_CONCURRENCY:-1} --no-access-log
 
 # The whole suite on SQLite, then again on PostgreSQL when DATABASE_URL names one.
-test: install node-deps lint typecheck
+test: install node-deps web lint typecheck
 	env -u DATABASE_URL $(VENV)/bin/pytest
 	@if [[ "$${DATABASE_URL:-}" == postgres* ]]; then \
 		echo "=== again on PostgreSQL ($${DATABASE_URL%%@*}@…) ==="; \

@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path, register_converter
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from backend.accounts import apis as accounts
@@ -74,6 +75,7 @@ api = [
 ]
 
 urlpatterns = [
+    path("", RedirectView.as_view(url="/app/", permanent=False)),
     path("api/", include(api)),
     path("sync/", include("backend.syncapi.urls")),
     path("admin/", admin.site.urls),
