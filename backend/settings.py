@@ -99,10 +99,19 @@ _sqlite_path = VAR_DIR / "doorstep.sqlite3"
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{_sqlite_path}",
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+        conn_max_age=0,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # ASGI serves each request on its own thread, so Django's persistent connections would pile
+    # up (one per thread) until PostgreSQL refuses more; a per-process pool reuses a bounded set.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": int(os.environ.get("DB_POOL_MIN", "2")),
+        "max_size": int(os.environ.get("DB_POOL_MAX", "16")),
+        "timeout": 10,
+    }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue instead of

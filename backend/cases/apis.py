@@ -71,8 +71,26 @@ class CaseSummaryOutput(serializers.Serializer):
     allocations = AllocationOutput(many=True)
 
 
-def _case_extras(case: Case) -> dict[str, Any]:
-    timescale = visit_timescale(case, today=timezone.localdate())
+def allocation_json(allocation: Allocation) -> dict[str, Any]:
+    """What AllocationOutput renders, built by hand: the case list renders hundreds per request
+    and DRF's ModelSerializer costs ~0.7 ms each."""
+    user = allocation.user
+    return {
+        "id": allocation.pk,
+        "user": allocation.user_id,
+        "username": user.username,
+        "name": user.get_full_name() or user.username,
+        "role": allocation.role,
+        "active": allocation.ended_seq is None,
+        "started_at": allocation.started_at,
+        "started_seq": allocation.started_seq,
+        "ended_at": allocation.ended_at,
+        "ended_seq": allocation.ended_seq,
+    }
+
+
+def _case_extras(case: Case, *, today: Any = None) -> dict[str, Any]:
+    timescale = visit_timescale(case, today=today or timezone.localdate())
     allocations = getattr(case, "live_allocations", None)
     if allocations is None:
         allocations = list(case.allocations.filter(ended_seq__isnull=True).select_related("user"))
@@ -85,7 +103,7 @@ def _case_extras(case: Case) -> dict[str, Any]:
         "last_visit_on": timescale.last_visit_on,
         "next_visit_due": timescale.next_visit_due,
         "overdue": timescale.overdue,
-        "allocations": AllocationOutput(allocations, many=True).data,
+        "allocations": [allocation_json(a) for a in allocations],
     }
 
 
@@ -111,14 +129,20 @@ class CaseListCreateApi(APIView):
     def get(self, request: Request) -> Response:
         filters = self.CaseFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)
-        cases = list(case_list(user=request.user, filters=filters.validated_data))
+        today = timezone.localdate()
         overdue = filters.validated_data.get("overdue")
-        extras = {c.id: _case_extras(c) for c in cases}
-        if overdue is not None:
-            cases = [c for c in cases if extras[c.id]["overdue"] == overdue]
+        if overdue is None:
+            cases: Any = case_list(user=request.user, filters=filters.validated_data)
+        else:  # "overdue" is worked out in Python (working days), so filter before paging
+            cases = [
+                c
+                for c in case_list(user=request.user, filters=filters.validated_data)
+                if visit_timescale(c, today=today).overdue == overdue
+            ]
         paginator = Pagination()
-        page = paginator.paginate_queryset(cases, request, view=self)  # type: ignore[arg-type]
-        docs = {d.id: d for d in Document.objects.filter(pk__in=[c.id for c in page])}
+        page = paginator.paginate_queryset(cases, request, view=self)
+        extras = {c.id: _case_extras(c, today=today) for c in page}
+        docs = {d.id: d for d in Document.objects.filter(pk__in=[c.id for c in page]).only("id", "rev")}
         bodies = dict(
             Revision.objects.filter(
                 document_id__in=list(docs), rev__in=[d.rev for d in docs.values()]
