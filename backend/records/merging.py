@@ -19,6 +19,7 @@ lost deletion is audited.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,13 +65,33 @@ def _without(content: dict[str, Any], names: frozenset[str]) -> dict[str, Any]:
     return {k: v for k, v in content.items() if k not in names}
 
 
-def resolve_conflicts(*, document: Document, actor: Actor, now: datetime) -> None:
-    """Bring ``document`` back to a single live leaf (see module docstring)."""
+@dataclass(frozen=True)
+class Written:
+    """What the write that triggers a resolution did (lets the common case skip all work)."""
+
+    rev: str
+    deleted: bool
+    outcome: str
+    parent_signed_off: bool = False
+
+
+def resolve_conflicts(
+    *, document: Document, actor: Actor, now: datetime, written: Written | None = None
+) -> None:
+    """Bring ``document`` back to a single live leaf (see module docstring).
+
+    With ``written`` given, a write that leaves one live leaf and does not edit a signed-off
+    visit costs nothing more than reading the tree it already has.
+    """
     tree = revtree.from_json(document.tree)
     leaves = revtree.leaves(tree)
     live = [leaf for leaf in leaves if not leaf.deleted]
     if not live:
         return
+    if len(live) == 1 and written is not None:
+        _audit_if_deletion_lost(document, actor, leaves, written)
+        if document.doc_type != "visit" or not written.parent_signed_off:
+            return
     revisions = {
         r.rev: r
         for r in Revision.objects.filter(document=document).only(
@@ -80,25 +101,35 @@ def resolve_conflicts(*, document: Document, actor: Actor, now: datetime) -> Non
     if document.doc_type == "visit" and _protect_signed_off(document, tree, live, revisions, actor, now):
         return
     if len(live) < 2:
-        if len(leaves) > 1 and any(leaf.deleted for leaf in leaves):
-            _audit_deletion_lost(document, actor, leaves)
         return
     _merge_leaves(document, tree, live, revisions, actor, now)
 
 
-def _audit_deletion_lost(document: Document, actor: Actor, leaves: list[revtree.Leaf]) -> None:
-    audit_record(
-        actor=actor,
-        action=AuditAction.MERGE,
-        object_type=document.doc_type,
-        object_id=document.id,
-        case_id=document.case_id,
-        detail={
-            "outcome": "edit_kept_over_deletion",
-            "deleted_leaves": [leaf.rev for leaf in leaves if leaf.deleted],
-            "winner": document.rev,
-        },
-    )
+def _audit_if_deletion_lost(
+    document: Document, actor: Actor, leaves: list[revtree.Leaf], written: Written
+) -> None:
+    """A device's deletion and another's edit met: the edit survives (CouchDB's winner rule);
+    say so in the audit trail. Tombstones the merge itself wrote are not deletions by anyone."""
+    deleted = [leaf.rev for leaf in leaves if leaf.deleted]
+    if not deleted:
+        return
+    if written.deleted:
+        lost = not document.deleted
+    elif written.outcome == "new_branch":
+        lost = Revision.objects.filter(
+            document=document, rev__in=deleted, origin__in=[Revision.Origin.SYNC, Revision.Origin.REST]
+        ).exists()
+    else:
+        lost = False
+    if lost:
+        audit_record(
+            actor=actor,
+            action=AuditAction.MERGE,
+            object_type=document.doc_type,
+            object_id=document.id,
+            case_id=document.case_id,
+            detail={"outcome": "edit_kept_over_deletion", "deleted_leaves": deleted, "winner": document.rev},
+        )
 
 
 def _write_child(

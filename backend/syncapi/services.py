@@ -16,7 +16,7 @@ from backend.cases.models import Case
 from backend.common.ids import doc_type_of
 from backend.keys.models import CaseKey
 from backend.records.codec import open_body, schema_for
-from backend.records.merging import resolve_conflicts
+from backend.records.merging import Written, resolve_conflicts
 from backend.records.models import Document, Revision
 from backend.records.permissions import can_write_document
 from backend.records.services import new_edit_path, store_revision
@@ -263,7 +263,17 @@ def _write(
             case_id=case_id,
             detail={"rev": stored.rev, "outcome": str(stored.outcome)},
         )
-        resolve_conflicts(document=stored.document, actor=caller.actor, now=now)
+        resolve_conflicts(
+            document=stored.document,
+            actor=caller.actor,
+            now=now,
+            written=Written(
+                rev=stored.rev,
+                deleted=deleted,
+                outcome=str(stored.outcome),
+                parent_signed_off=(parent_content or {}).get("status") == "signed_off",
+            ),
+        )
     return WriteResult(id=doc_id, rev=stored.rev)
 
 
