@@ -71,6 +71,9 @@ class CaseSummaryOutput(serializers.Serializer):
     allocations = AllocationOutput(many=True)
 
 
+_datetime = serializers.DateTimeField()  # the same format AllocationOutput renders
+
+
 def allocation_json(allocation: Allocation) -> dict[str, Any]:
     """What AllocationOutput renders, built by hand: the case list renders hundreds per request
     and DRF's ModelSerializer costs ~0.7 ms each."""
@@ -82,9 +85,9 @@ def allocation_json(allocation: Allocation) -> dict[str, Any]:
         "name": user.get_full_name() or user.username,
         "role": allocation.role,
         "active": allocation.ended_seq is None,
-        "started_at": allocation.started_at,
+        "started_at": _datetime.to_representation(allocation.started_at),
         "started_seq": allocation.started_seq,
-        "ended_at": allocation.ended_at,
+        "ended_at": _datetime.to_representation(allocation.ended_at) if allocation.ended_at else None,
         "ended_seq": allocation.ended_seq,
     }
 

@@ -57,13 +57,26 @@ def _project_case(document: Document) -> None:
     )
 
 
-def _counts(meta: dict[str, Any], deleted: bool) -> bool:
+def counts(meta: dict[str, Any], deleted: bool) -> bool:
+    """Whether a visit with this meta counts towards its case's statutory timescale."""
     return not deleted and meta.get("status") not in (None, "draft")
 
 
-def _project_visit(document: Document, *, is_new: bool, previous_meta: dict[str, Any]) -> None:
+VISIT_FIELDS = (
+    "case_id",
+    "status",
+    "visit_date",
+    "author_id",
+    "submitted_at",
+    "signed_off_at",
+    "deleted",
+    "needs_decision",
+)
+
+
+def visit_fields(document: Document) -> dict[str, Any]:
     meta = document.meta
-    fields = {
+    return {
         "case_id": document.case_id,
         "status": meta.get("status", "draft") if not document.deleted else "deleted",
         "visit_date": _dt(meta.get("visit_date")),
@@ -73,12 +86,17 @@ def _project_visit(document: Document, *, is_new: bool, previous_meta: dict[str,
         "deleted": document.deleted,
         "needs_decision": bool(meta.get("decisions_pending")),
     }
+
+
+def _project_visit(document: Document, *, is_new: bool, previous_meta: dict[str, Any]) -> None:
+    meta = document.meta
+    fields = visit_fields(document)
     if is_new:
         VisitRecord.objects.bulk_create([VisitRecord(document=document, **fields)])
     else:
         VisitRecord.objects.filter(document=document).update(**fields)
     # The case's last visit only moves when this visit counts now or counted before.
-    if _counts(meta, document.deleted) or _counts(previous_meta, False):
+    if counts(meta, document.deleted) or counts(previous_meta, False):
         latest = (
             VisitRecord.objects.filter(
                 case_id=document.case_id, deleted=False, visit_date__lte=timezone.now()

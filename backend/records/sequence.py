@@ -39,3 +39,18 @@ def current_seq() -> int:
         cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records_seqtick'")
         row = cursor.fetchone()
         return int(row[0]) if row else 0
+
+
+def next_seqs(count: int) -> list[int]:
+    """``count`` consecutive-in-order sequence numbers in one round trip (same lock as next_seq)."""
+    if count <= 0:
+        return []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_KEY])
+            cursor.execute(f"SELECT nextval('{PG_SEQUENCE}') FROM generate_series(1, %s)", [count])
+            return sorted(int(row[0]) for row in cursor.fetchall())
+        cursor.executemany("INSERT INTO records_seqtick DEFAULT VALUES", [()] * count)
+        cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = 'records_seqtick'")
+        last = int(cursor.fetchone()[0])
+        return list(range(last - count + 1, last + 1))

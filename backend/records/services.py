@@ -79,6 +79,22 @@ def _iso(now: datetime) -> str:
     return now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def view_from(document: Document, content: dict[str, Any]) -> DocumentView:
+    """The view of a document whose winning content the caller already holds in clear."""
+    tree = revtree.from_json(document.tree)
+    return DocumentView(
+        id=document.id,
+        rev=document.rev,
+        doc_type=document.doc_type,
+        case_id=document.case_id,
+        schema=document.schema_version,
+        deleted=document.deleted,
+        content=content,
+        conflicts=tuple(revtree.conflicts(tree)),
+        decisions_pending=tuple(document.meta.get("decisions_pending") or ()),
+    )
+
+
 def view_of(document: Document, body: dict[str, Any] | None = None) -> DocumentView:
     """Decrypt ``document``'s winning revision (``body`` if the caller already has it)."""
     if body is None:
@@ -133,14 +149,13 @@ def store_revision(
     """
     tree = revtree.from_json(document.tree) if document is not None else ()
     new_tree, outcome = revtree.merge(tree, path, revs_limit=settings.DOORSTEP_REVS_LIMIT)
-    leaf_rev = _leaf_rev(path)
+    new_rev = leaf_rev(path)
     if document is not None and outcome == "internal_node":
-        node = revtree.find_node(tree, leaf_rev)
+        node = revtree.find_node(tree, new_rev)
         if node is not None and node.available:
-            return StoredRevision(document=document, rev=leaf_rev, outcome=outcome, seq=None)
-    seq = next_seq()
+            return StoredRevision(document=document, rev=new_rev, outcome=outcome, seq=None)
     winner = revtree.winning_rev(new_tree)
-    if winner == leaf_rev:
+    if winner == new_rev:
         meta = body.get("meta") or {}
     else:
         meta = document.meta if document is not None else {}
@@ -158,22 +173,26 @@ def store_revision(
             created_at=now,
         )
     previous_meta = {} if is_new else document.meta
-    document.seq = seq
     document.rev = winner
     document.deleted = revtree.is_deleted(new_tree)
     document.tree = revtree.to_json(new_tree)
     document.meta = meta
     document.updated_at = now
+    # Projections first (foreign keys are checked at commit), then the sequence number: the
+    # global sequence lock it takes is held until commit, so as little as possible follows it.
+    projections.project(document, is_new=is_new, previous_meta=previous_meta)
+    seq = next_seq()
+    document.seq = seq
     if is_new:
         document.save(force_insert=True)
     else:
         document.save(update_fields=["seq", "rev", "deleted", "tree", "meta", "updated_at"])
-    pos, _ = revtree.parse_rev(leaf_rev)
-    lineage = revtree.ancestry(new_tree, leaf_rev)
+    pos, _ = revtree.parse_rev(new_rev)
+    lineage = revtree.ancestry(new_tree, new_rev)
     parent = lineage[1] if len(lineage) > 1 else None
     Revision.objects.create(
         document=document,
-        rev=leaf_rev,
+        rev=new_rev,
         generation=pos,
         parent_rev=parent or "",
         deleted=deleted,
@@ -184,11 +203,10 @@ def store_revision(
         device=actor.device,
         origin=origin,
     )
-    projections.project(document, is_new=is_new, previous_meta=previous_meta)
-    return StoredRevision(document=document, rev=leaf_rev, outcome=outcome, seq=seq)
+    return StoredRevision(document=document, rev=new_rev, outcome=outcome, seq=seq)
 
 
-def _leaf_rev(path: revtree.RevPath) -> str:
+def leaf_rev(path: revtree.RevPath) -> str:
     """The rev at the end of a linear path (a path from ``_revisions`` has one branch)."""
     node, pos = path.node, path.pos
     while node.children:
@@ -290,6 +308,15 @@ def document_create(
     body = seal(doc_id=doc_id, doc_type=doc_type, case_id=case.id, content=full)
     body["schema"] = schema_for(doc_type).version
     path = new_edit_path(parent_rev=None, tree=(), body=body, deleted=False)
+    # Audit first: store_revision takes the global sequence lock, which is held until commit.
+    audit_record(
+        actor=actor,
+        action=AuditAction.CREATE,
+        object_type=doc_type,
+        object_id=doc_id,
+        case_id=case.id,
+        detail={"rev": leaf_rev(path), "via": origin},
+    )
     stored = store_revision(
         document=None,
         doc_id=doc_id,
@@ -302,15 +329,7 @@ def document_create(
         origin=origin,
         now=now,
     )
-    audit_record(
-        actor=actor,
-        action=AuditAction.CREATE,
-        object_type=doc_type,
-        object_id=doc_id,
-        case_id=case.id,
-        detail={"rev": stored.rev, "via": origin},
-    )
-    return view_of(stored.document, body)
+    return view_from(stored.document, full)
 
 
 def _initial_workflow(doc_type: str) -> dict[str, Any]:
@@ -419,6 +438,15 @@ def _write_edit(
     body["schema"] = schema_for(document.doc_type).version
     tree = revtree.from_json(document.tree)
     path = new_edit_path(parent_rev=document.rev, tree=tree, body=body, deleted=False)
+    # Audit first: store_revision takes the global sequence lock, which is held until commit.
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type=document.doc_type,
+        object_id=document.id,
+        case_id=case.id,
+        detail={"rev": leaf_rev(path), "via": origin, "fields": changed, **(detail or {})},
+    )
     stored = store_revision(
         document=document,
         doc_id=document.id,
@@ -431,15 +459,7 @@ def _write_edit(
         origin=origin,
         now=now,
     )
-    audit_record(
-        actor=actor,
-        action=action,
-        object_type=document.doc_type,
-        object_id=document.id,
-        case_id=case.id,
-        detail={"rev": stored.rev, "via": origin, "fields": changed, **(detail or {})},
-    )
-    return view_of(stored.document, body)
+    return view_from(stored.document, content)
 
 
 def document_write_internal(
@@ -469,9 +489,12 @@ def document_write_internal(
     )
 
 
-@transaction.atomic
 def document_read(*, actor: Actor, doc_id: str, doc_type: str | None = None) -> DocumentView:
-    """Read one document for ``actor``; audited. Out of scope or absent → NotFound (and audited)."""
+    """Read one document for ``actor``; audited. Out of scope or absent → NotFound (and audited).
+
+    Deliberately not one transaction: the read takes no lock, and the audit event is a single
+    short insert (on SQLite a transaction here would hold the database write lock for the read).
+    """
     document = Document.objects.select_related("case").filter(pk=doc_id).first()
     if document is None or (doc_type is not None and document.doc_type != doc_type):
         raise NotFound(doc_type or "document")

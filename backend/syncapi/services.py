@@ -1,25 +1,33 @@
 """Replicated writes (``_bulk_docs``, ``PUT``/``DELETE``): checked per document, stored through
-the same document store as REST writes, refused per document with a CouchDB error."""
+the same document store as REST writes, refused per document with a CouchDB error.
+
+A batch is checked document by document against what one round of queries loaded (the
+documents, their cases' key versions, the parent revisions the workflow rules compare with),
+then everything accepted is stored with one query per kind of row (``records.bulk``), all in
+one transaction. A document id that appears twice in a batch is handled in a second round, so
+the second occurrence sees the first.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from backend.accounts.models import Role
 from backend.audit.models import AuditAction
-from backend.audit.services import audit_record
+from backend.audit.services import audit_record_many
 from backend.cases.models import Case
 from backend.common.ids import doc_type_of
 from backend.keys.models import CaseKey
+from backend.records.bulk import PendingRevision, store_revisions
 from backend.records.codec import open_body, schema_for
 from backend.records.merging import Written, resolve_conflicts
 from backend.records.models import Document, Revision
-from backend.records.permissions import can_write_document
-from backend.records.services import new_edit_path, store_revision
+from backend.records.services import new_edit_path
 from backend.records.workflow import WorkflowRefused, check_replicated_transition
 from sync import DecryptionError, InvalidDocument, InvalidRevision, SyncError, field_names, parse_kid, revtree
 
@@ -80,7 +88,78 @@ def _shape(doc: Any) -> tuple[str, str]:
     return doc_id, doc_type
 
 
-def _content_of(doc: dict[str, Any], *, doc_id: str, doc_type: str, case_id: str) -> dict[str, Any]:
+@dataclass
+class Batch:
+    """What one round of queries loaded for checking a batch of replicated documents."""
+
+    caller: SyncCaller
+    access: dict[str, int]
+    documents: dict[str, Document | None]
+    cases: dict[str, Case]
+    key_versions: dict[str, set[int]]
+    parents: dict[tuple[str, str], Revision] = field(default_factory=dict)
+
+    @classmethod
+    def load(
+        cls, caller: SyncCaller, access: dict[str, int], docs: list[tuple[str, dict[str, Any]]]
+    ) -> Batch:
+        ids = [doc_id for doc_id, _ in docs]
+        found = {d.id: d for d in Document.objects.select_for_update().filter(pk__in=ids)}
+        # Outside the subset is the same as absent: a write never tells whether an id exists.
+        documents: dict[str, Document | None] = {
+            doc_id: (found[doc_id] if doc_id in found and found[doc_id].case_id in access else None)
+            for doc_id in ids
+        }
+        case_ids = {d.case_id for d in documents.values() if d is not None}
+        case_ids |= {
+            doc["case_id"]
+            for _, doc in docs
+            if isinstance(doc.get("case_id"), str) and doc["case_id"] in access
+        }
+        cases = {c.id: c for c in Case.objects.filter(pk__in=case_ids)}
+        key_versions: dict[str, set[int]] = {}
+        for case_id, version in CaseKey.objects.filter(case_id__in=case_ids).values_list(
+            "case_id", "version"
+        ):
+            key_versions.setdefault(case_id, set()).add(version)
+        batch = cls(caller=caller, access=access, documents=documents, cases=cases, key_versions=key_versions)
+        batch.hidden = {doc_id for doc_id in ids if doc_id in found and documents[doc_id] is None}
+        return batch
+
+    hidden: set[str] = field(default_factory=set)
+
+    def may_write(self, case_id: str, doc_type: str) -> bool:
+        """The subset already encodes allocation / team management; cases themselves are the
+        supervisors' (and admins') to change."""
+        if case_id not in self.access or case_id not in self.cases:
+            return False
+        return doc_type != "case" or self.caller.user.role in {Role.SUPERVISOR, Role.ADMIN}
+
+    def load_parents(self, wanted: list[tuple[str, str]]) -> None:
+        if not wanted:
+            return
+        rows = Revision.objects.filter(
+            document_id__in={d for d, _ in wanted}, rev__in={r for _, r in wanted}
+        ).only("document_id", "rev", "deleted", "body")
+        self.parents.update({(r.document_id, r.rev): r for r in rows})
+
+    def parent_content(self, document: Document | None, parent_rev: str | None) -> dict[str, Any] | None:
+        if document is None or parent_rev is None:
+            return None
+        revision = self.parents.get((document.id, parent_rev))
+        if revision is None or revision.deleted or not revision.body:
+            return None
+        try:
+            return open_body(
+                doc_id=document.id, doc_type=document.doc_type, case_id=document.case_id, body=revision.body
+            )
+        except DecryptionError:
+            return None
+
+
+def _content_of(
+    doc: dict[str, Any], *, doc_id: str, doc_type: str, case_id: str, batch: Batch
+) -> dict[str, Any]:
     """Decrypt and validate a replicated body; DocRefused on any failure, naming no values."""
     meta, enc = doc.get("meta"), doc.get("enc")
     if not isinstance(meta, dict) or not isinstance(enc, dict):
@@ -94,7 +173,7 @@ def _content_of(doc: dict[str, Any], *, doc_id: str, doc_type: str, case_id: str
         kid_case, version = "", 0
     if kid_case != case_id:
         raise DocRefused("forbidden", "body is not encrypted under a key of this document's case")
-    if not CaseKey.objects.filter(case_id=case_id, version=version).exists():
+    if version not in batch.key_versions.get(case_id, set()):
         raise DocRefused("forbidden", "body is encrypted under a key version the server never issued")
     try:
         content = open_body(
@@ -114,65 +193,19 @@ def _content_of(doc: dict[str, Any], *, doc_id: str, doc_type: str, case_id: str
     return content
 
 
-def replicated_write(
-    *, caller: SyncCaller, access: dict[str, int], doc: Any, new_edits: bool, now: datetime | None = None
-) -> WriteResult:
-    """Check and store one replicated document in its own transaction."""
-    now = now or timezone.now()
-    doc_id = doc.get("_id") if isinstance(doc, dict) and isinstance(doc.get("_id"), str) else ""
-    try:
-        doc_id, doc_type = _shape(doc)
-        with transaction.atomic():
-            result = _write(
-                caller=caller,
-                access=access,
-                doc=doc,
-                doc_id=doc_id,
-                doc_type=doc_type,
-                new_edits=new_edits,
-                now=now,
-            )
-        return result
-    except WorkflowRefused as exc:
-        refused = DocRefused("forbidden", exc.reason)
-        _audit_refusal(caller, doc_id, refused)
-        return WriteResult(id=doc_id, error=refused.error, reason=refused.reason)
-    except DocRefused as exc:
-        _audit_refusal(caller, doc_id, exc)
-        return WriteResult(id=doc_id, error=exc.error, reason=exc.reason)
-    except InvalidRevision as exc:
-        return WriteResult(id=doc_id, error="bad_request", reason=exc.reason)
-    except InvalidDocument as exc:
-        return WriteResult(id=doc_id, error="forbidden", reason=exc.reason)
+@dataclass
+class Checked:
+    """A document that passed every check, ready to store."""
+
+    pending: PendingRevision
+    parent_signed_off: bool
 
 
-def _audit_refusal(caller: SyncCaller, doc_id: str, exc: DocRefused) -> None:
-    if exc.error == "forbidden":
-        audit_record(
-            actor=caller.actor,
-            action=AuditAction.SYNC_REFUSED,
-            object_type=doc_type_of(doc_id) or "",
-            object_id=doc_id[:80],
-            detail={"error": exc.error, "reason": exc.reason},
-        )
-
-
-def _write(
-    *,
-    caller: SyncCaller,
-    access: dict[str, int],
-    doc: dict[str, Any],
-    doc_id: str,
-    doc_type: str,
-    new_edits: bool,
-    now: datetime,
-) -> WriteResult:
+def _check(batch: Batch, doc: dict[str, Any], doc_id: str, doc_type: str, new_edits: bool) -> Checked:
+    """Every check of one replicated document; raises DocRefused / WorkflowRefused / InvalidRevision."""
+    caller = batch.caller
     deleted = bool(doc.get("_deleted", False))
-    found = Document.objects.select_for_update().filter(pk=doc_id).first()
-    # A document outside the caller's subset is treated exactly like one that does not exist,
-    # so a write can never tell whether an id is in use in another caseload.
-    hidden = found is not None and found.case_id not in access
-    document = None if hidden else found
+    document = batch.documents.get(doc_id)
     claimed_case = doc.get("case_id")
     if claimed_case is not None and not isinstance(claimed_case, str):
         raise DocRefused("forbidden", "case_id must be a string")
@@ -188,10 +221,9 @@ def _write(
         raise DocRefused("forbidden", "type does not match the _id prefix")
     if doc_type == "case" and doc_id != case_id:
         raise DocRefused("forbidden", "a case document's _id must be its case_id")
-    if case_id not in access:
+    if case_id not in batch.access:
         raise DocRefused("forbidden", "document is outside your caseload")
-    case = Case.objects.filter(pk=case_id).first()
-    if case is None or not can_write_document(caller.user, case, doc_type):
+    if not batch.may_write(case_id, doc_type):
         raise DocRefused("forbidden", f"you may not write {doc_type} records on this case")
     if document is None and doc_type == "case":
         raise DocRefused("forbidden", "cases are opened through the API, not by replication")
@@ -199,6 +231,7 @@ def _write(
     tree = revtree.from_json(document.tree) if document is not None else ()
     # Conflicts first, as CouchDB does: a stale edit is a 409 whatever its content.
     parent_rev: str | None
+    path: revtree.RevPath | None = None
     if new_edits:
         parent = doc.get("_rev")
         if parent is not None and not isinstance(parent, str):
@@ -210,7 +243,6 @@ def _write(
         elif not revtree.contains(tree, parent) or not revtree.is_leaf(tree, parent):
             raise DocRefused("conflict", "Document update conflict.")
         parent_rev = parent
-        path = None
     else:
         if "_rev" not in doc:
             raise DocRefused("bad_request", "_rev is required when new_edits is false")
@@ -222,14 +254,14 @@ def _write(
     if deleted:
         body = {}
     else:
-        content = _content_of(doc, doc_id=doc_id, doc_type=doc_type, case_id=case_id)
+        content = _content_of(doc, doc_id=doc_id, doc_type=doc_type, case_id=case_id, batch=batch)
         if content.get("updated_by") != caller.actor.ref:
             raise DocRefused("forbidden", "meta.updated_by must be the writer")
         body = {"schema": doc["schema"], "meta": doc["meta"], "enc": doc["enc"]}
     if path is None:
         path = new_edit_path(parent_rev=parent_rev, tree=tree, body=body, deleted=deleted)
 
-    parent_content = _parent_content(document, parent_rev)
+    parent_content = batch.parent_content(document, parent_rev)
     if content is not None:
         check_replicated_transition(
             caller=caller, doc_type=doc_type, parent=parent_content, new=content, is_new=document is None
@@ -238,43 +270,175 @@ def _write(
         check_replicated_transition(
             caller=caller, doc_type=doc_type, parent=parent_content, new=None, is_new=False
         )
-    if hidden:
+    if doc_id in batch.hidden:
         # Only reachable with a valid body for one's own case under someone else's ULID.
         raise DocRefused("forbidden", "this id cannot be used")
-
-    stored = store_revision(
-        document=document,
-        doc_id=doc_id,
-        doc_type=doc_type,
-        case=case,
-        path=path,
-        body=body,
-        deleted=deleted,
-        actor=caller.actor,
-        origin=Revision.Origin.SYNC,
-        now=now,
+    return Checked(
+        pending=PendingRevision(
+            doc_id=doc_id,
+            doc_type=doc_type,
+            case=batch.cases[case_id],
+            path=path,
+            body=body,
+            deleted=deleted,
+            actor=caller.actor,
+            origin=Revision.Origin.SYNC,
+        ),
+        parent_signed_off=(parent_content or {}).get("status") == "signed_off",
     )
-    if stored.seq is not None:
-        audit_record(
-            actor=caller.actor,
-            action=AuditAction.DELETE if deleted else AuditAction.SYNC_PUSH,
-            object_type=doc_type,
-            object_id=doc_id,
-            case_id=case_id,
-            detail={"rev": stored.rev, "outcome": str(stored.outcome)},
+
+
+def _parent_wanted(batch: Batch, doc: dict[str, Any], doc_id: str, new_edits: bool) -> str | None:
+    """The parent revision whose body the workflow rules will compare with (to load in bulk)."""
+    document = batch.documents.get(doc_id)
+    if document is None:
+        return None
+    tree = revtree.from_json(document.tree)
+    try:
+        if new_edits:
+            parent = doc.get("_rev")
+            return parent if isinstance(parent, str) else document.rev
+        path = revtree.path_from_doc(doc)
+    except (InvalidRevision, InvalidDocument):
+        return None
+    return next((r for r in path_ancestors(path) if revtree.contains(tree, r)), None)
+
+
+def replicated_writes(
+    *,
+    caller: SyncCaller,
+    access: dict[str, int],
+    docs: list[Any],
+    new_edits: bool,
+    now: datetime | None = None,
+) -> list[WriteResult]:
+    """Check and store a batch of replicated documents; one result per document, in order."""
+    now = now or timezone.now()
+    results: list[WriteResult | None] = [None] * len(docs)
+    refusals: list[tuple[str, DocRefused]] = []
+    shaped: list[tuple[int, str, str, dict[str, Any]]] = []
+    for index, doc in enumerate(docs):
+        doc_id = doc.get("_id") if isinstance(doc, dict) and isinstance(doc.get("_id"), str) else ""
+        try:
+            doc_id, doc_type = _shape(doc)
+            shaped.append((index, doc_id, doc_type, doc))
+        except DocRefused as exc:
+            refusals.append((doc_id, exc))
+            results[index] = WriteResult(id=doc_id, error=exc.error, reason=exc.reason)
+    # Rounds: each document id at most once per round, later occurrences see earlier ones.
+    rounds: list[list[tuple[int, str, str, dict[str, Any]]]] = []
+    seen_in: dict[str, int] = {}
+    for item in shaped:
+        number = seen_in.get(item[1], -1) + 1
+        seen_in[item[1]] = number
+        if number == len(rounds):
+            rounds.append([])
+        rounds[number].append(item)
+    for round_items in rounds:
+        try:
+            _write_round(caller, access, round_items, new_edits, now, results, refusals)
+        except DatabaseError:
+            if len(round_items) == 1:
+                raise
+            # Something in the batch upset the database (a race with another writer, say): the
+            # round rolled back whole; redo it one document at a time so only that one fails.
+            for item in round_items:
+                _write_round(caller, access, [item], new_edits, now, results, refusals)
+    if refusals:
+        _audit_refusals(caller, refusals)
+    return [
+        r if r is not None else WriteResult(id="", error="bad_request", reason="not processed")
+        for r in results
+    ]
+
+
+def _write_round(
+    caller: SyncCaller,
+    access: dict[str, int],
+    items: list[tuple[int, str, str, dict[str, Any]]],
+    new_edits: bool,
+    now: datetime,
+    results: list[WriteResult | None],
+    refusals: list[tuple[str, DocRefused]],
+) -> None:
+    with transaction.atomic():
+        batch = Batch.load(caller, access, [(doc_id, doc) for _, doc_id, _, doc in items])
+        batch.load_parents(
+            [
+                (doc_id, parent)
+                for _, doc_id, _, doc in items
+                if (parent := _parent_wanted(batch, doc, doc_id, new_edits)) is not None
+            ]
         )
-        resolve_conflicts(
-            document=stored.document,
+        accepted: list[tuple[int, Checked]] = []
+        for index, doc_id, doc_type, doc in items:
+            try:
+                accepted.append((index, _check(batch, doc, doc_id, doc_type, new_edits)))
+            except WorkflowRefused as exc:
+                refused = DocRefused("forbidden", exc.reason)
+                refusals.append((doc_id, refused))
+                results[index] = WriteResult(id=doc_id, error=refused.error, reason=refused.reason)
+            except DocRefused as exc:
+                refusals.append((doc_id, exc))
+                results[index] = WriteResult(id=doc_id, error=exc.error, reason=exc.reason)
+            except InvalidRevision as exc:
+                results[index] = WriteResult(id=doc_id, error="bad_request", reason=exc.reason)
+            except InvalidDocument as exc:
+                results[index] = WriteResult(id=doc_id, error="forbidden", reason=exc.reason)
+        if not accepted:
+            return
+        stored = store_revisions([c.pending for _, c in accepted], documents=batch.documents, now=now)
+        audits: dict[str, list[tuple[str, str, str, dict[str, Any]]]] = {}
+        for (index, checked), outcome in zip(accepted, stored, strict=True):
+            pending = checked.pending
+            results[index] = WriteResult(id=pending.doc_id, rev=outcome.rev)
+            if outcome.seq is None:
+                continue
+            action = AuditAction.DELETE if pending.deleted else AuditAction.SYNC_PUSH
+            audits.setdefault(action, []).append(
+                (
+                    pending.doc_type,
+                    pending.doc_id,
+                    pending.case.id,
+                    {"rev": outcome.rev, "outcome": outcome.outcome},
+                )
+            )
+        for action, items in audits.items():
+            audit_record_many(actor=caller.actor, action=action, items=items)
+        for (_, checked), outcome in zip(accepted, stored, strict=True):
+            if outcome.seq is None:
+                continue
+            resolve_conflicts(
+                document=outcome.document,
+                actor=caller.actor,
+                now=now,
+                written=Written(
+                    rev=outcome.rev,
+                    deleted=checked.pending.deleted,
+                    outcome=outcome.outcome,
+                    parent_signed_off=checked.parent_signed_off,
+                ),
+            )
+
+
+def replicated_write(
+    *, caller: SyncCaller, access: dict[str, int], doc: Any, new_edits: bool, now: datetime | None = None
+) -> WriteResult:
+    """One replicated document (``PUT``/``DELETE /{id}``)."""
+    return replicated_writes(caller=caller, access=access, docs=[doc], new_edits=new_edits, now=now)[0]
+
+
+def _audit_refusals(caller: SyncCaller, refusals: list[tuple[str, DocRefused]]) -> None:
+    forbidden = [(doc_id, exc) for doc_id, exc in refusals if exc.error == "forbidden"]
+    if forbidden:
+        audit_record_many(
             actor=caller.actor,
-            now=now,
-            written=Written(
-                rev=stored.rev,
-                deleted=deleted,
-                outcome=str(stored.outcome),
-                parent_signed_off=(parent_content or {}).get("status") == "signed_off",
-            ),
+            action=AuditAction.SYNC_REFUSED,
+            items=[
+                (doc_type_of(doc_id) or "", doc_id[:80], "", {"error": exc.error, "reason": exc.reason})
+                for doc_id, exc in forbidden
+            ],
         )
-    return WriteResult(id=doc_id, rev=stored.rev)
 
 
 def path_ancestors(path: revtree.RevPath) -> list[str]:
@@ -288,17 +452,3 @@ def path_ancestors(path: revtree.RevPath) -> list[str]:
         node, pos = node.children[0], pos + 1
     chain.reverse()
     return chain[1:]
-
-
-def _parent_content(document: Document | None, parent_rev: str | None) -> dict[str, Any] | None:
-    if document is None or parent_rev is None:
-        return None
-    revision = Revision.objects.filter(document=document, rev=parent_rev).first()
-    if revision is None or revision.deleted or not revision.body:
-        return None
-    try:
-        return open_body(
-            doc_id=document.id, doc_type=document.doc_type, case_id=document.case_id, body=revision.body
-        )
-    except DecryptionError:
-        return None

@@ -27,7 +27,7 @@ from .auth import SyncAuthError, SyncCaller, sync_caller
 from .errors import CouchError, bad_request, error_response, json_response, not_found
 from .models import LocalDoc
 from .params import MAX_LIMIT, SeqToken, flag, integer, json_body, json_param, parse_since
-from .services import replicated_write
+from .services import replicated_write, replicated_writes
 from .subset import LostCase, case_access, lost_cases
 
 logger = logging.getLogger("doorstep.sync")
@@ -381,9 +381,7 @@ def bulk_docs(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
     if len(body["docs"]) > MAX_LIMIT:
         raise CouchError("too_large", f"at most {MAX_LIMIT} documents per _bulk_docs")
     access = case_access(caller.user)
-    results = [
-        replicated_write(caller=caller, access=access, doc=doc, new_edits=new_edits) for doc in body["docs"]
-    ]
+    results = replicated_writes(caller=caller, access=access, docs=body["docs"], new_edits=new_edits)
     # CouchDB's replicated_changes mode (new_edits=false) answers only the failures.
     answer = [r.as_json() for r in results if new_edits or r.error]
     return json_response(answer, status=201)

@@ -1,0 +1,199 @@
+"""Storing many revisions in one go: what ``store_revision`` does, with one query per kind of
+row instead of several per document (a replication batch is up to thousands of documents).
+
+Each ``PendingRevision`` is stored exactly as ``store_revision`` would store it: its path is
+merged into the document's tree, it takes the next global sequence number, every body is kept,
+the winner and the projections follow. A document may appear several times; they apply in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Max, Model
+from django.utils import timezone
+
+from backend.audit.services import Actor
+from backend.cases.models import Case
+from sync import revtree
+
+from . import projections
+from .models import Document, Revision, VisitRecord
+from .sequence import next_seqs
+from .services import StoredRevision, leaf_rev
+
+
+@dataclass
+class PendingRevision:
+    doc_id: str
+    doc_type: str
+    case: Case
+    path: revtree.RevPath
+    body: dict[str, Any]
+    deleted: bool
+    actor: Actor
+    origin: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def store_revisions(
+    pending: list[PendingRevision], *, documents: dict[str, Document | None], now: datetime
+) -> list[StoredRevision]:
+    """Store ``pending`` (inside the caller's transaction, documents locked by the caller).
+
+    ``documents`` maps every id to its current row (None for a new document); it is updated in
+    place. Returns one StoredRevision per pending revision, in order (``seq`` None = no-op).
+    """
+    trees: dict[str, revtree.RevTree] = {}
+    is_new: dict[str, bool] = {}
+    previous_meta: dict[str, dict[str, Any]] = {}
+    planned: list[tuple[int, PendingRevision, revtree.RevTree, str, str]] = []
+    results: list[StoredRevision | None] = [None] * len(pending)
+    for index, item in enumerate(pending):
+        document = documents.get(item.doc_id)
+        tree = trees.get(item.doc_id)
+        if tree is None:
+            tree = revtree.from_json(document.tree) if document is not None else ()
+        new_tree, outcome = revtree.merge(tree, item.path, revs_limit=settings.DOORSTEP_REVS_LIMIT)
+        rev = leaf_rev(item.path)
+        if document is not None and outcome == "internal_node":
+            node = revtree.find_node(tree, rev)
+            if node is not None and node.available:
+                results[index] = StoredRevision(document=document, rev=rev, outcome=str(outcome), seq=None)
+                continue
+        if document is None:
+            document = Document(id=item.doc_id, case=item.case, doc_type=item.doc_type, created_at=now)
+            documents[item.doc_id] = document
+            is_new.setdefault(item.doc_id, True)
+            previous_meta.setdefault(item.doc_id, {})
+        else:
+            is_new.setdefault(item.doc_id, False)
+            previous_meta.setdefault(item.doc_id, dict(document.meta))
+        trees[item.doc_id] = new_tree
+        planned.append((index, item, new_tree, rev, str(outcome)))
+    if not planned:
+        return [r for r in results if r is not None]
+
+    seqs = next_seqs(len(planned))
+    bodies_by_rev: dict[tuple[str, str], dict[str, Any]] = {}
+    revisions: list[Revision] = []
+    for (index, item, new_tree, rev, outcome), seq in zip(planned, seqs, strict=True):
+        document = documents[item.doc_id]
+        assert document is not None
+        bodies_by_rev[(item.doc_id, rev)] = item.body
+        winner = revtree.winning_rev(new_tree)
+        if winner == rev:
+            document.meta = item.body.get("meta") or {}
+        elif winner != document.rev:
+            stored = bodies_by_rev.get((item.doc_id, winner))
+            if stored is None:
+                stored = (
+                    Revision.objects.filter(document_id=item.doc_id, rev=winner)
+                    .values_list("body", flat=True)
+                    .first()
+                    or {}
+                )
+            document.meta = stored.get("meta", {})
+        document.seq = seq
+        document.rev = winner
+        document.deleted = revtree.is_deleted(new_tree)
+        document.tree = revtree.to_json(new_tree)
+        document.updated_at = now
+        lineage = revtree.ancestry(new_tree, rev)
+        revisions.append(
+            Revision(
+                document_id=item.doc_id,
+                rev=rev,
+                generation=revtree.parse_rev(rev)[0],
+                parent_rev=lineage[1] if len(lineage) > 1 else "",
+                deleted=item.deleted,
+                body=item.body,
+                seq=seq,
+                created_at=now,
+                author=item.actor.user,
+                device=item.actor.device,
+                origin=item.origin,
+            )
+        )
+        results[index] = StoredRevision(document=document, rev=rev, outcome=outcome, seq=seq)
+
+    touched = {item.doc_id for _, item, _, _, _ in planned}
+    new_docs = [documents[d] for d in touched if is_new[d]]
+    old_docs = [documents[d] for d in touched if not is_new[d]]
+    Document.objects.bulk_create(new_docs)  # type: ignore[arg-type]
+    if old_docs:
+        update_rows(Document, old_docs, ["seq", "rev", "deleted", "tree", "meta", "updated_at"])  # type: ignore[arg-type]
+    Revision.objects.bulk_create(revisions)
+    _project_many([documents[d] for d in touched], is_new=is_new, previous_meta=previous_meta)  # type: ignore[misc]
+    return [r for r in results if r is not None]
+
+
+def _project_many(
+    docs: list[Document], *, is_new: dict[str, bool], previous_meta: dict[str, dict[str, Any]]
+) -> None:
+    """Projections for a batch: visits in two queries plus one per touched case; other types
+    one by one (case documents are rare in a batch)."""
+    visits = [d for d in docs if d.doc_type == "visit"]
+    for document in docs:
+        if document.doc_type == "case":
+            projections.project(
+                document, is_new=is_new[document.id], previous_meta=previous_meta[document.id]
+            )
+    if not visits:
+        return
+    new_records, old_records = [], []
+    recount: set[str] = set()
+    for document in visits:
+        record = VisitRecord(document=document, **projections.visit_fields(document))
+        (new_records if is_new[document.id] else old_records).append(record)
+        if projections.counts(document.meta, document.deleted) or projections.counts(
+            previous_meta[document.id], False
+        ):
+            recount.add(document.case_id)
+    if old_records:  # a projection: replacing the rows is two queries, whatever their number
+        VisitRecord.objects.filter(document_id__in=[r.document_id for r in old_records]).delete()
+    VisitRecord.objects.bulk_create([*new_records, *old_records])
+    for case_id in recount:
+        latest = (
+            VisitRecord.objects.filter(case_id=case_id, deleted=False, visit_date__lte=timezone.now())
+            .exclude(status="draft")
+            .aggregate(latest=Max("visit_date"))["latest"]
+        )
+        Case.objects.filter(pk=case_id).update(last_visit_on=latest.date() if latest else None)
+
+
+def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]) -> None:
+    """``UPDATE … FROM (VALUES …)`` by primary key, in one statement per 500 rows.
+
+    Django's ``bulk_update`` builds a ``CASE WHEN`` per field and row, which costs more than the
+    writes themselves for a replication batch.
+    """
+    table = connection.ops.quote_name(model._meta.db_table)
+    pk = model._meta.pk
+    assert pk is not None
+    columns = [pk, *(model._meta.get_field(name) for name in fields)]
+    postgres = connection.vendor == "postgresql"
+
+    def placeholder(f: Any) -> str:
+        return f"CAST(%s AS {f.db_type(connection)})" if postgres else "%s"
+
+    row_sql = "(" + ", ".join(placeholder(f) for f in columns) + ")"
+    names = [connection.ops.quote_name(f.column) for f in columns]
+    assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            params: list[Any] = []
+            for row in chunk:
+                for f in columns:
+                    params.append(f.get_db_prep_save(getattr(row, f.attname), connection))
+            sql = (
+                f"WITH v({', '.join(names)}) AS (VALUES {', '.join([row_sql] * len(chunk))}) "
+                f"UPDATE {table} SET {assignments} FROM v WHERE {table}.{names[0]} = v.{names[0]}"
+            )
+            cursor.execute(sql, params)
