@@ -57,5 +57,9 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+# Benchmarks run by hand (minutes; they start servers and databases of their own).
+bench: install node-deps
+	$(PY) tests/bench/bench_rest.py
+
 clean:
 	rm -rf $(VENV) $(NODE_TESTS)/node_modules var
