@@ -23,8 +23,9 @@ from backend.records.apis import (
     update_input,
 )
 from backend.records.codec import open_body
-from backend.records.models import Document, Revision
+from backend.records.models import Document
 from backend.records.permissions import can_read_case
+from backend.records.selectors import revisions_by_pair
 from backend.records.services import document_read, document_update
 
 from .models import Allocation, Case
@@ -146,11 +147,10 @@ class CaseListCreateApi(APIView):
         page = paginator.paginate_queryset(cases, request, view=self)
         extras = {c.id: _case_extras(c, today=today) for c in page}
         docs = {d.id: d for d in Document.objects.filter(pk__in=[c.id for c in page]).only("id", "rev")}
-        bodies = dict(
-            Revision.objects.filter(
-                document_id__in=list(docs), rev__in=[d.rev for d in docs.values()]
-            ).values_list("document_id", "body")
-        )
+        bodies = {
+            doc_id: r.body
+            for (doc_id, _), r in revisions_by_pair((d.id, d.rev) for d in docs.values()).items()
+        }
         items = []
         for case in page:
             document = docs[case.id]

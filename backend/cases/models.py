@@ -26,6 +26,9 @@ class Case(models.Model):
     closed_on = models.DateField(null=True, blank=True)
     #: Date of the latest recorded visit (projection of visit documents).
     last_visit_on = models.DateField(null=True, blank=True)
+    #: Live and deleted documents of the case (projection; replication's db info sums them).
+    doc_count = models.PositiveIntegerField(default=0)
+    deleted_doc_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 

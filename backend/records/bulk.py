@@ -52,6 +52,7 @@ def store_revisions(
     trees: dict[str, revtree.RevTree] = {}
     is_new: dict[str, bool] = {}
     previous_meta: dict[str, dict[str, Any]] = {}
+    was_deleted: dict[str, bool] = {}
     planned: list[tuple[int, PendingRevision, revtree.RevTree, str, str]] = []
     results: list[StoredRevision | None] = [None] * len(pending)
     for index, item in enumerate(pending):
@@ -74,6 +75,7 @@ def store_revisions(
         else:
             is_new.setdefault(item.doc_id, False)
             previous_meta.setdefault(item.doc_id, dict(document.meta))
+            was_deleted.setdefault(item.doc_id, document.deleted)
         trees[item.doc_id] = new_tree
         planned.append((index, item, new_tree, rev, str(outcome)))
     if not planned:
@@ -130,6 +132,16 @@ def store_revisions(
         update_rows(Document, old_docs, ["seq", "rev", "deleted", "tree", "meta", "updated_at"])  # type: ignore[arg-type]
     Revision.objects.bulk_create(revisions)
     _project_many([documents[d] for d in touched], is_new=is_new, previous_meta=previous_meta)  # type: ignore[misc]
+    deltas: dict[str, tuple[int, int]] = {}
+    for doc_id in touched:
+        document = documents[doc_id]
+        assert document is not None
+        live, dead = projections.count_delta(
+            is_new=is_new[doc_id], was_deleted=was_deleted.get(doc_id, False), deleted=document.deleted
+        )
+        total = deltas.get(document.case_id, (0, 0))
+        deltas[document.case_id] = (total[0] + live, total[1] + dead)
+    projections.apply_count_deltas(deltas)
     return [r for r in results if r is not None]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Max
+from django.db.models import F, Max
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -26,6 +26,21 @@ def _user_id(ref: object) -> int | None:
     if isinstance(ref, str) and ref.startswith("u:") and ref[2:].isdigit():
         return int(ref[2:])
     return None
+
+
+def count_delta(*, is_new: bool, was_deleted: bool, deleted: bool) -> tuple[int, int]:
+    """(live, deleted) change of a case's document counts for one write."""
+    before = (0, 0) if is_new else ((0, 1) if was_deleted else (1, 0))
+    after = (0, 1) if deleted else (1, 0)
+    return after[0] - before[0], after[1] - before[1]
+
+
+def apply_count_deltas(deltas: dict[str, tuple[int, int]]) -> None:
+    for case_id, (live, dead) in deltas.items():
+        if live or dead:
+            Case.objects.filter(pk=case_id).update(
+                doc_count=F("doc_count") + live, deleted_doc_count=F("deleted_doc_count") + dead
+            )
 
 
 def project(document: Document, *, is_new: bool = False, previous_meta: dict[str, Any] | None = None) -> None:

@@ -173,6 +173,7 @@ def store_revision(
             created_at=now,
         )
     previous_meta = {} if is_new else document.meta
+    was_deleted = False if is_new else document.deleted
     document.rev = winner
     document.deleted = revtree.is_deleted(new_tree)
     document.tree = revtree.to_json(new_tree)
@@ -181,6 +182,9 @@ def store_revision(
     # Projections first (foreign keys are checked at commit), then the sequence number: the
     # global sequence lock it takes is held until commit, so as little as possible follows it.
     projections.project(document, is_new=is_new, previous_meta=previous_meta)
+    projections.apply_count_deltas(
+        {case.id: projections.count_delta(is_new=is_new, was_deleted=was_deleted, deleted=document.deleted)}
+    )
     seq = next_seq()
     document.seq = seq
     if is_new:

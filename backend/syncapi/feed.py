@@ -10,12 +10,13 @@ costs one index probe per case in the subset — not a scan of the database.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
+
+from backend.records.models import Document
 
 from .params import SeqToken
 from .subset import LostCase
@@ -40,6 +41,19 @@ def _values_clause(access: dict[str, int]) -> tuple[str, list[Any]]:
     return rows, params
 
 
+def _lower_bound(since_seq: int, since: SeqToken) -> int:
+    """A case's documents come after ``since`` in feed order exactly when ``seq > bound``.
+
+    Feed order is ``(max(doc seq, since_seq), doc seq)``; within one case that is plain seq
+    order, so each case reduces to an index range scan on ``(case_id, seq)``.
+    """
+    if since_seq > since.eff:
+        return -1  # granted after the checkpoint: every document of the case is new
+    if since_seq == since.eff:
+        return since.doc  # the checkpoint is inside this case's group
+    return since.eff - 1 if since.doc < since.eff else since.eff
+
+
 def document_changes(
     access: dict[str, int],
     since: SeqToken,
@@ -51,8 +65,6 @@ def document_changes(
     """The next ``limit`` document changes after ``since`` in the caller's subset."""
     if not access:
         return []
-    values, params = _values_clause(access)
-    eff = "CASE WHEN d.seq > a.since_seq THEN d.seq ELSE a.since_seq END"
     id_filter = ""
     id_params: list[Any] = []
     if doc_ids is not None:
@@ -61,35 +73,54 @@ def document_changes(
             return []
         id_filter = f" AND d.id IN ({', '.join(['%s'] * len(ids))})"
         id_params = ids
-    sql = f"""
-        WITH access(case_id, since_seq) AS (VALUES {values})
-        SELECT d.id, d.rev, d.deleted, d.seq, d.case_id, {eff} AS eff{", d.tree" if with_tree else ""}
-        FROM records_document d JOIN access a ON a.case_id = d.case_id
-        WHERE (d.seq > %s OR a.since_seq >= %s)
-          AND ({eff} > %s OR ({eff} = %s AND d.seq > %s)){id_filter}
-        ORDER BY eff, d.seq
-        LIMIT %s
-    """
-    params.extend([since.eff, since.eff, since.eff, since.eff, since.doc, *id_params, limit])
+    bounds: list[Any] = []
+    for case_id, since_seq in access.items():
+        bounds.extend([case_id, _lower_bound(since_seq, since), since_seq])
+    if connection.vendor == "postgresql":
+        # LATERAL makes each case an index range scan that stops after ``limit`` rows, however
+        # large the database; only those candidates are sorted.
+        values = ", ".join(["(CAST(%s AS TEXT), CAST(%s AS BIGINT), CAST(%s AS BIGINT))"] * len(access))
+        sql = f"""
+            SELECT x.id, x.rev, x.deleted, x.seq, x.case_id, GREATEST(x.seq, a.since_seq) AS eff
+            FROM (VALUES {values}) AS a(case_id, lb, since_seq)
+            CROSS JOIN LATERAL (
+                SELECT d.id, d.rev, d.deleted, d.seq, d.case_id FROM records_document d
+                WHERE d.case_id = a.case_id AND d.seq > a.lb{id_filter}
+                ORDER BY d.seq LIMIT %s
+            ) x
+            ORDER BY eff, x.seq
+            LIMIT %s
+        """
+        params = [*bounds, *id_params, limit, limit]
+    else:
+        # SQLite loops over the VALUES rows and range-scans the (case_id, seq) index for each.
+        values = ", ".join(["(%s, %s, %s)"] * len(access))
+        sql = f"""
+            WITH a(case_id, lb, since_seq) AS (VALUES {values})
+            SELECT d.id, d.rev, d.deleted, d.seq, d.case_id, MAX(d.seq, a.since_seq) AS eff
+            FROM a JOIN records_document d ON d.case_id = a.case_id AND d.seq > a.lb
+            WHERE 1 = 1{id_filter}
+            ORDER BY eff, d.seq
+            LIMIT %s
+        """
+        params = [*bounds, *id_params, limit]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    result = []
-    for row in rows:
-        tree = row[6] if with_tree else None
-        if isinstance(tree, str):  # SQLite returns JSON columns as text
-            tree = json.loads(tree)
-        result.append(
-            FeedRow(
-                token=SeqToken(int(row[5]), int(row[3])),
-                doc_id=row[0],
-                rev=row[1],
-                deleted=bool(row[2]),
-                case_id=row[4],
-                tree=tree,
-            )
+    trees: dict[str, Any] = {}
+    if with_tree and rows:
+        trees = dict(Document.objects.filter(pk__in=[row[0] for row in rows]).values_list("id", "tree"))
+    return [
+        FeedRow(
+            token=SeqToken(int(row[5]), int(row[3])),
+            doc_id=row[0],
+            rev=row[1],
+            deleted=bool(row[2]),
+            case_id=row[4],
+            tree=trees.get(row[0]),
         )
-    return result
+        for row in rows
+    ]
 
 
 def purge_rev(case_id: str, ended_seq: int) -> str:

@@ -12,6 +12,7 @@ from backend.audit.models import AuditAction
 from backend.audit.services import audit_record_many
 from backend.keys.envelopes import envelope_revisions, envelope_wire
 from backend.records.models import Document, Revision
+from backend.records.selectors import revisions_by_pair
 from sync import InvalidRevision, LocalSyncError, revtree
 
 from .auth import SyncCaller
@@ -174,16 +175,7 @@ def bulk_get(
             document = documents[item["id"]]
             rev = item.get("rev") if isinstance(item.get("rev"), str) else document.rev
             wanted.append((document.id, rev))
-    stored = (
-        {
-            (r.document_id, r.rev): r
-            for r in Revision.objects.filter(
-                document_id__in=list(documents), rev__in=list({rev for _, rev in wanted})
-            )
-        }
-        if wanted
-        else {}
-    )
+    stored = revisions_by_pair(wanted)
     trees: dict[str, revtree.RevTree] = {}
     results = []
     for item in requests:

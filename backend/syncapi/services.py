@@ -27,6 +27,7 @@ from backend.records.bulk import PendingRevision, store_revisions
 from backend.records.codec import open_body, schema_for
 from backend.records.merging import Written, resolve_conflicts
 from backend.records.models import Document, Revision
+from backend.records.selectors import revisions_by_pair
 from backend.records.services import new_edit_path
 from backend.records.workflow import WorkflowRefused, check_replicated_transition
 from sync import DecryptionError, InvalidDocument, InvalidRevision, SyncError, field_names, parse_kid, revtree
@@ -138,10 +139,7 @@ class Batch:
     def load_parents(self, wanted: list[tuple[str, str]]) -> None:
         if not wanted:
             return
-        rows = Revision.objects.filter(
-            document_id__in={d for d, _ in wanted}, rev__in={r for _, r in wanted}
-        ).only("document_id", "rev", "deleted", "body")
-        self.parents.update({(r.document_id, r.rev): r for r in rows})
+        self.parents.update(revisions_by_pair(wanted))
 
     def parent_content(self, document: Document | None, parent_rev: str | None) -> dict[str, Any] | None:
         if document is None or parent_rev is None:

@@ -12,13 +12,15 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from backend.cases.models import Case
 from backend.keys.envelopes import envelope_wire, issue_envelopes
 from backend.records.models import Document
+from backend.records.selectors import revisions_by_pair
 from backend.records.sequence import current_seq
 
 from . import feed as feeds
@@ -76,8 +78,8 @@ def database(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
         )
     access = case_access(caller.user)
     update_seq = str(feeds.latest_token(access))
-    counts = Document.objects.filter(case_id__in=list(access)).aggregate(
-        live=Count("id", filter=Q(deleted=False)), dead=Count("id", filter=Q(deleted=True))
+    counts = Case.objects.filter(pk__in=list(access)).aggregate(
+        live=Sum("doc_count"), dead=Sum("deleted_doc_count")
     )
     doc_count, del_count = counts["live"] or 0, counts["dead"] or 0
     body = {
@@ -225,12 +227,7 @@ def _run_changes(
     docs_by_id: dict[str, Any] = {}
     if query.include_docs:
         documents = reads.visible_documents(access, [r.doc_id for r in merged if r.kind == "doc"])
-        bodies = {
-            (rev.document_id, rev.rev): rev
-            for rev in reads.Revision.objects.filter(
-                document_id__in=list(documents), rev__in=[d.rev for d in documents.values()]
-            )
-        }
+        bodies = revisions_by_pair((d.id, d.rev) for d in documents.values())
         for doc_id, document in documents.items():
             revision = bodies.get((doc_id, document.rev))
             if revision is not None:
@@ -454,12 +451,7 @@ def all_docs(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
             live = list(qs.only("id", "rev", "deleted", "case_id", "doc_type", "schema_version", "tree"))
             rows = [{"id": d.id, "key": d.id, "value": {"rev": d.rev}} for d in live]
         if include_docs and live:
-            stored = {
-                (r.document_id, r.rev): r
-                for r in reads.Revision.objects.filter(
-                    document_id__in=[d.id for d in live], rev__in=[d.rev for d in live]
-                )
-            }
+            stored = revisions_by_pair((d.id, d.rev) for d in live)
             by_id = {d.id: d for d in live}
             for row in rows:
                 document = by_id.get(row.get("id", ""))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from backend.records.models import Document, Revision
@@ -13,17 +12,6 @@ from .feed import purge_rev
 
 def load_tree(document: Document) -> revtree.RevTree:
     return revtree.from_json(document.tree)
-
-
-def bodies(document_ids: Iterable[str], revs: Iterable[str]) -> dict[tuple[str, str], Revision]:
-    """Stored revisions by (document id, rev) for the given ids and revs (one query)."""
-    ids, wanted = list(set(document_ids)), list(set(revs))
-    if not ids or not wanted:
-        return {}
-    rows = Revision.objects.filter(document_id__in=ids, rev__in=wanted).only(
-        "document_id", "rev", "deleted", "body"
-    )
-    return {(r.document_id, r.rev): r for r in rows}
 
 
 def wire_doc(

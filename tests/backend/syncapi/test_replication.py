@@ -286,3 +286,18 @@ def test_local_checkpoints_are_per_device(practitioner, case_id):
     assert second.get("/_local/checkpoint").status_code == 404
     conflict = first.put("/_local/checkpoint", {"_rev": "0-9", "last_seq": "6-6"})
     assert conflict.status_code == 409
+
+
+def test_database_info_counts_follow_writes_and_deletions(practitioner, case_id, visit_id):
+    from backend.records.models import Document
+
+    tablet = Tablet(practitioner)
+    tablet.pull()
+    document_create(actor=actor(practitioner), case_id=case_id, doc_type="note", content={"category": "general", "text": "x"})
+    doc = tablet.docs[visit_id]
+    deleted = tablet.client.delete(f"/sync/caseload/{visit_id}?rev={doc['_rev']}", **tablet.headers())
+    assert deleted.status_code == 200, deleted.content
+    info = tablet.get("/").json()
+    live = Document.objects.filter(case_id=case_id, deleted=False).count()
+    dead = Document.objects.filter(case_id=case_id, deleted=True).count()
+    assert (info["doc_count"], info["doc_del_count"]) == (live, dead) == (2, 1)
