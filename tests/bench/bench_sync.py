@@ -325,18 +325,30 @@ def case_mix(per_case: int) -> dict[str, int]:
 
 
 def _take_seqs(n: int) -> list[int]:
-    """``n`` global sequence numbers: on PostgreSQL ``nextval`` in one statement (setup has a
-    single writer, so the advisory lock ``next_seq`` takes adds nothing); on SQLite the real
-    ``next_seq()`` each time."""
+    """``n`` global sequence numbers from the real sequence: ``records.sequence.next_seqs`` where
+    the code has it; otherwise ``nextval`` for all of them in one statement on PostgreSQL (setup
+    has a single writer, so the advisory lock ``next_seq`` takes adds nothing), ``next_seq()``
+    each time on SQLite."""
     from django.db import connection
 
+    from backend.records import sequence
     from backend.records.sequence import PG_SEQUENCE, next_seq
 
+    if hasattr(sequence, "next_seqs"):  # the store's own bulk API, where this version has it
+        return list(sequence.next_seqs(n))
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT nextval('{PG_SEQUENCE}') FROM generate_series(1, %s)", [n])
             return sorted(int(r[0]) for r in cursor.fetchall())
     return [next_seq() for _ in range(n)]
+
+
+def _path_leaf(path: Any) -> str:
+    """The rev at the end of a linear revision path (what the store names the new revision)."""
+    node, pos = path.node, path.pos
+    while node.children:
+        node, pos = node.children[0], pos + 1
+    return f"{pos}-{node.hash}"
 
 
 def bulk_load(
@@ -362,7 +374,7 @@ def bulk_load(
     from backend.demo.seed import _workflow
     from backend.records import codec, projections
     from backend.records.models import Document, Revision, VisitRecord
-    from backend.records.services import _leaf_rev, new_edit_path
+    from backend.records.services import new_edit_path
     from sync import revtree
 
     schemas = codec.schemas()
@@ -429,7 +441,7 @@ def bulk_load(
                     body["schema"] = schemas[doc_type].version
                     path = new_edit_path(parent_rev=None, tree=(), body=body, deleted=False)
                     tree, _ = revtree.merge((), path, revs_limit=settings.DOORSTEP_REVS_LIMIT)
-                    rev = _leaf_rev(path)
+                    rev = _path_leaf(path)
                     assert revtree.winning_rev(tree) == rev
                     sizes[doc_type].append(len(body["enc"]["ct"]))
                     docs.append(
@@ -478,6 +490,9 @@ def bulk_load(
                 Revision.objects.bulk_create(revs)
                 VisitRecord.objects.bulk_create(visits)
                 AuditEvent.objects.bulk_create(events)
+                if hasattr(projections, "apply_count_deltas"):  # per-case document counters, where kept
+                    added: Counter[str] = Counter(d.case_id for d in docs)
+                    projections.apply_count_deltas({c: (n, 0) for c, n in added.items()})
             done = start + len(chunk)
             if done % (batch * 20) == 0 or done == len(slots):
                 rate = done / (time.perf_counter() - started)
@@ -729,6 +744,61 @@ def _feed_experiment(access: dict[str, int], checkpoint: Any, limit: int, repeat
     return out
 
 
+def _explain(sql: str, params: Any) -> list[str]:
+    """The plan of one statement: EXPLAIN (ANALYZE, BUFFERS) on PostgreSQL (run inside a
+    rolled-back transaction, so a write explains without effect), EXPLAIN QUERY PLAN on SQLite."""
+    from django.db import connection, transaction
+
+    if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
+        return []
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with transaction.atomic():
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+                plan = [r[0] for r in cursor.fetchall()]
+                transaction.set_rollback(True)
+            return plan
+        cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+        return [str(r[3]) for r in cursor.fetchall()]
+
+
+def _document_indexes() -> dict[str, list[str]]:
+    """Indexes of records_document: name -> columns."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'records_document'")
+            return {
+                name: [c.strip().strip('"') for c in definition.rsplit("(", 1)[1].rstrip(")").split(",")]
+                for name, definition in cursor.fetchall()
+            }
+        cursor.execute("PRAGMA index_list('records_document')")
+        names = [row[1] for row in cursor.fetchall()]
+        out = {}
+        for name in names:
+            cursor.execute(f"PRAGMA index_info('{name}')")
+            out[name] = [row[2] for row in cursor.fetchall()]
+        return out
+
+
+def _collapse_values(sql: str) -> str:
+    """``VALUES (…), (…), …`` with one group per case shown once, with a count."""
+    start = sql.find("VALUES (")
+    if start < 0:
+        return sql
+    pos, depth = start + len("VALUES "), 0
+    for end in range(pos, len(sql)):
+        depth += {"(": 1, ")": -1}.get(sql[end], 0)
+        if depth == 0:
+            break
+    group = sql[pos : end + 1]
+    count, cursor = 1, end + 1
+    while sql.startswith(", " + group, cursor):
+        count, cursor = count + 1, cursor + 2 + len(group)
+    return sql[:pos] + f"<{count} × {group}>" + sql[cursor:]
+
+
 def child_explain(p: dict[str, Any]) -> dict[str, Any]:
     """The feed query of a no-change sync (``feed.document_changes`` with the device's
     checkpoint): its SQL, its plan (EXPLAIN ANALYZE on PostgreSQL, EXPLAIN QUERY PLAN on
@@ -751,7 +821,8 @@ def child_explain(p: dict[str, Any]) -> dict[str, Any]:
     wrapper, entries = _capture_sql()
     with connection.execute_wrapper(wrapper):
         rows = feed.document_changes(access, since, limit=p["limit"] + 1, with_tree=True)
-    sql, params = entries[-1][1], entries[-1][2]
+    # The feed query is the first statement document_changes runs (trees may follow it).
+    sql, params = entries[0][1], entries[0][2]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
@@ -764,12 +835,7 @@ def child_explain(p: dict[str, Any]) -> dict[str, Any]:
         t0 = time.perf_counter()
         feed.document_changes(access, since, limit=p["limit"] + 1, with_tree=True)
         times.append((time.perf_counter() - t0) * 1000)
-    shown_sql = re.sub(r"\s+", " ", sql).strip()
-    shown_sql = re.sub(
-        r"VALUES (\(CAST\(%s AS TEXT\), CAST\(%s AS BIGINT\)\)(, )?)+",
-        f"VALUES <{len(access)} × (CAST(%s AS TEXT), CAST(%s AS BIGINT))>",
-        shown_sql,
-    )
+    shown_sql = _collapse_values(re.sub(r"\s+", " ", sql).strip())
     # One no-change sync's requests, in-process, with their SQL.
     device = Device.objects.get(pk=p["device_pk"])
     secret, _ = token_issue(user=user, device=device)
@@ -833,14 +899,17 @@ def child_explain(p: dict[str, Any]) -> dict[str, Any]:
                     response = client.generic(method, path, body, content_type="application/json")
                 runs.append((time.perf_counter() - t0) * 1000)
             assert response.status_code == 200, response.content[:300]
+        slowest = max(entries, key=lambda e: e[0])
         pull_batch.append(
             {
                 "method": method, "path": path.split("?")[0], "ms": median(runs[2:]),
                 "bytes": len(response.content), "db_ms": sum(e[0] for e in entries),
                 "statements": [(round(e[0], 2), re.sub(r"\s+", " ", e[1])[:160]) for e in entries],
+                "slowest": re.sub(r"\s+", " ", slowest[1])[:300], "slowest_plan": _explain(slowest[1], slowest[2]),
             }
         )  # fmt: skip
     return {
+        "indexes": _document_indexes(),
         "pull_batch": pull_batch,
         "experiment": experiment,
         "profile_cumulative": text[text.find("   ncalls") :],
@@ -945,7 +1014,9 @@ def _statement_kinds(entries: list[tuple[float, str, Any]]) -> dict[str, int]:
         text = re.sub(r"\s+", " ", sql).strip()
         verb = text.split(" ", 1)[0].upper()
         m = re.search(r'(?:FROM|INTO|UPDATE) "?([a-z_]+)"?', text, re.IGNORECASE)
-        kinds[f"{verb} {m.group(1) if m else ''}".strip()] += 1
+        f = re.match(r"SELECT (\w+)\(", text, re.IGNORECASE)
+        target = m.group(1) if m and m.group(1) != "generate_series" else (f"{f.group(1)}()" if f else "")
+        kinds[f"{verb} {target}".strip()] += 1
     return dict(kinds.most_common())
 
 
@@ -1671,10 +1742,8 @@ def verify_caseload(server: Server, device: dict[str, Any], user_token: str, set
         "doc_count": info.get("doc_count"),
         "rest_checked": checked,
     }
-    if result["feed_documents"] != expected_docs:
-        raise AssertionError(
-            f"feed holds {result['feed_documents']} documents, expected {expected_docs}: {result}"
-        )
+    if result["feed_documents"] != expected_docs or result["doc_count"] != expected_docs:
+        raise AssertionError(f"feed / db info hold the wrong count, expected {expected_docs}: {result}")
     return result
 
 
@@ -2141,7 +2210,12 @@ def _header(
 
 def render(results: list[EngineResult], facts: dict[str, str], args: argparse.Namespace) -> dict[str, str]:
     script = "tests/bench/bench_sync.py"
-    cmdline = "--engine " + args.engine + (" --quick" if args.quick else "")
+    cmdline = (
+        "--engine "
+        + args.engine
+        + (f" --rev {args.rev}" if args.rev else "")
+        + (" --quick" if args.quick else "")
+    )
     return {
         SECTIONS[0]: render_replication(results, facts, args, script, cmdline),
         SECTIONS[1]: render_crypto(results, facts, args, script),
@@ -2176,8 +2250,8 @@ def render_replication(
         f"{args.load_batch:,} with `bulk_create`: bodies sealed by `backend.records.codec.seal` under each case's "
         "real key (looked up once per case through `case_key_current`), revision paths from "
         "`records.services.new_edit_path` and trees from `sync.revtree.merge` (stemmed to DOORSTEP_REVS_LIMIT), "
-        "sequence numbers from the real sequence (PostgreSQL: `nextval('doorstep_change_seq')` for a whole batch "
-        "in one statement; SQLite: `next_seq()`), `Document` and `Revision` rows as `store_revision` writes "
+        "sequence numbers from the real sequence (`records.sequence.next_seqs` for a whole batch; before that "
+        "existed, `nextval('doorstep_change_seq')` in one statement on PostgreSQL and `next_seq()` on SQLite), `Document` and `Revision` rows as `store_revision` writes "
         "them, the `VisitRecord` projection and each case's `last_visit_on`, and the `create` audit events. "
         f"Every {args.validate_every}th document is also validated against its schema. Cases, case keys and "
         "allocations go through the real services (`case_create`, `allocation_add`).",
@@ -2187,7 +2261,8 @@ def render_replication(
         lines.append(
             f"- **Check, {r.engine}**: the device's `_changes` feed lists {v.get('feed_documents', 0):,} documents + "
             f"{v.get('feed_envelopes', 0)} key envelopes = {v.get('feed', 0):,} (expected {args.cases * per:,} + "
-            f"{args.cases}); {v.get('rest_checked', 0)} sampled visits read back through `GET /api/visits/{{id}}/` "
+            f"{args.cases}) and the database info's `doc_count` is {v.get('doc_count', 0):,}; "
+            f"{v.get('rest_checked', 0)} sampled visits read back through `GET /api/visits/{{id}}/` "
             "decrypt to exactly the generated content; pouchdb-server was loaded by replicating the device's "
             f"replica to it ({v.get('pouchdb_server_docs', 0):,} documents, same ids, revisions and histories). "
             f"Load: {s.get('state1_seconds', 0):.0f} s for the 20k state, {s.get('state2_seconds', 0):.0f} s to "
@@ -2272,6 +2347,19 @@ def render_replication(
             "",
             *batch_lines,
         ]
+        for r in results:
+            for q in (r.explain.get("210k") or {}).get("pull_batch") or []:
+                if q["path"].endswith("_bulk_get") and q.get("slowest_plan"):
+                    slow = max(q["statements"], key=lambda st: st[0])
+                    lines += [
+                        "",
+                        f"The slowest statement of that `_bulk_get`, {r.engine} ({slow[0]:.1f} ms): "
+                        f"`{q['slowest'][:160]}…`",
+                        "",
+                        "```",
+                        *q["slowest_plan"],
+                        "```",
+                    ]
     # --- no-change ---
     lines += [
         "",
@@ -2342,6 +2430,27 @@ def render_replication(
             "```",
             "",
         ]
+        indexes = big.get("indexes") or {}
+        if indexes:
+            plan_text = "\n".join(big["plan"])
+            case_seq = [n for n, cols in indexes.items() if cols == ["case_id", "seq"]]
+            used = [n for n in indexes if re.search(rf"\b{re.escape(n)}\b", plan_text)]
+            listed = "; ".join(f"`{n}` ({', '.join(cols)})" for n, cols in sorted(indexes.items()))
+            verdict = (
+                ("uses it" if any(n in used for n in case_seq) else "does **not** use it")
+                if case_seq
+                else "(there is no such index)"
+            )
+            lines += [
+                f"Indexes of `records_document`: {listed}. The (case_id, seq) index is "
+                f"`{', '.join(case_seq) or '–'}`; this plan {verdict}"
+                + (
+                    f" (it uses {', '.join(f'`{n}`' for n in used)})."
+                    if used
+                    else " (it uses no index on the table)."
+                ),
+                "",
+            ]
         for q in big["requests"]:
             lines.append(
                 f"- `{q['method']} {q['path'].split('?')[0]}`: {len(q['statements'])} statements, "
@@ -2362,8 +2471,8 @@ def render_replication(
                 )
     if exp_rows:
         lines += [
-            "A rewrite of that query, measured here on the same data (the bench's `candidate_changes`; not in "
-            "the application): *sargable* gives each case in the `VALUES` list its own lower bound on `seq` "
+            "Two rewrites of the feed query carried by the bench (`candidate_changes`, not used by the "
+            "application), measured against the current query on the same data: *sargable* gives each case in the `VALUES` list its own lower bound on `seq` "
             "(the checkpoint for cases held before it, 0 for cases granted after it), so the join becomes "
             "`d.case_id = a.case_id AND d.seq > a.lower_seq`, a range on the (case_id, seq) index; *per case* "
             "also takes at most `limit` rows per case in seq order (PostgreSQL: `CROSS JOIN LATERAL (… ORDER BY "
