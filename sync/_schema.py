@@ -20,6 +20,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,11 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
 from ._errors import InvalidDocument, SchemaDefinitionError
+
+try:  # optional accelerator; the results are the same without it, only slower
+    import jsonschema_rs
+except ImportError:  # pragma: no cover - installed with doorstep-sync
+    jsonschema_rs = None  # type: ignore[assignment]
 
 #: Rules for leaf values, and the two structural rules that recurse.
 LEAF_RULES = frozenset({"text", "union", "latest", "max", "min", "immutable", "review"})
@@ -61,6 +67,9 @@ class DocSchema:
     raw: Mapping[str, Any]
     rules: Mapping[str, FieldRule]
     validator: Any = field(repr=False, compare=False)
+    #: jsonschema-rs, when installed: answers "valid?" ~100x faster; jsonschema (above) stays
+    #: the authority and words every error.
+    fast_validator: Any = field(default=None, repr=False, compare=False)
 
     @property
     def clear_fields(self) -> frozenset[str]:
@@ -77,6 +86,12 @@ class DocSchema:
 
     def validate(self, content: Mapping[str, Any]) -> None:
         """Raise ``InvalidDocument`` naming the first offending field if ``content`` is invalid."""
+        if self.fast_validator is not None:
+            try:
+                if self.fast_validator.is_valid(content):
+                    return
+            except (TypeError, ValueError):  # not plain JSON data: let jsonschema judge
+                pass
         error = best_match(self.validator.iter_errors(content))
         if error is not None:
             path, message = _describe(error)
@@ -204,7 +219,23 @@ def parse_schema(raw: Mapping[str, Any]) -> DocSchema:
             raise SchemaDefinitionError(f"{doc_type}: {envelope} is an envelope field, not content")
     rules = {name: _check_property(doc_type, name, prop, top=True) for name, prop in props.items()}
     validator = Draft202012Validator(raw, format_checker=Draft202012Validator.FORMAT_CHECKER)
-    return DocSchema(doc_type=doc_type, version=version, raw=raw, rules=rules, validator=validator)
+    fast = None
+    if jsonschema_rs is not None:
+        # Formats through jsonschema's own checker, so the fast path can never accept a date the
+        # authority refuses (jsonschema-rs alone takes leap seconds, which Python cannot parse).
+        checker = Draft202012Validator.FORMAT_CHECKER
+        fast = jsonschema_rs.validator_for(
+            dict(raw),
+            validate_formats=True,
+            formats={name: partial(_conforms, checker, name) for name in ("date-time", "date")},
+        )
+    return DocSchema(
+        doc_type=doc_type, version=version, raw=raw, rules=rules, validator=validator, fast_validator=fast
+    )
+
+
+def _conforms(checker: Any, format_name: str, value: Any) -> bool:
+    return bool(checker.conforms(value, format_name))
 
 
 def default_schema_dir() -> Path:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 from django.db import transaction
@@ -33,6 +36,9 @@ def case_key_create(*, case_id: str, now: datetime | None = None) -> CaseKey:
         CaseKey.objects.filter(pk=latest.pk).update(retired_at=now)
     kid = kid_for(case_id, version)
     key = generate_data_key()
+    cache = _current_cache.get()
+    if cache is not None:
+        cache.pop(case_id, None)
     case_key = CaseKey.objects.create(
         case_id=case_id,
         version=version,
@@ -43,12 +49,34 @@ def case_key_create(*, case_id: str, now: datetime | None = None) -> CaseKey:
     return case_key
 
 
+_current_cache: ContextVar[dict[str, tuple[str, bytes]] | None] = ContextVar(
+    "doorstep_current_keys", default=None
+)
+
+
+@contextmanager
+def current_keys_cached() -> Iterator[None]:
+    """Within this block (one request's batch, inside its transaction) remember each case's
+    current key after the first lookup. Never longer: another process may rotate a key."""
+    token = _current_cache.set({})
+    try:
+        yield
+    finally:
+        _current_cache.reset(token)
+
+
 def case_key_current(*, case_id: str) -> tuple[str, bytes]:
     """The kid and key new bodies of ``case_id`` are encrypted with."""
+    cache = _current_cache.get()
+    if cache is not None and case_id in cache:
+        return cache[case_id]
     case_key = CaseKey.objects.filter(case_id=case_id).order_by("-version").first()
     if case_key is None:
         case_key = case_key_create(case_id=case_id)
-    return case_key.kid, case_key_by_kid(kid=case_key.kid, wrapped=case_key.wrapped)
+    current = case_key.kid, case_key_by_kid(kid=case_key.kid, wrapped=case_key.wrapped)
+    if cache is not None:
+        cache[case_id] = current
+    return current
 
 
 def case_key_by_kid(*, kid: str, wrapped: str | None = None) -> bytes:

@@ -15,8 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Max, Model
-from django.utils import timezone
+from django.db.models import Model
 
 from backend.audit.services import Actor
 from backend.cases.models import Case
@@ -131,7 +130,12 @@ def store_revisions(
     if old_docs:
         update_rows(Document, old_docs, ["seq", "rev", "deleted", "tree", "meta", "updated_at"])  # type: ignore[arg-type]
     Revision.objects.bulk_create(revisions)
-    _project_many([documents[d] for d in touched], is_new=is_new, previous_meta=previous_meta)  # type: ignore[misc]
+    _project_many(
+        [documents[d] for d in touched],  # type: ignore[misc]
+        is_new=is_new,
+        previous_meta=previous_meta,
+        was_deleted=was_deleted,
+    )
     deltas: dict[str, tuple[int, int]] = {}
     for doc_id in touched:
         document = documents[doc_id]
@@ -146,37 +150,43 @@ def store_revisions(
 
 
 def _project_many(
-    docs: list[Document], *, is_new: dict[str, bool], previous_meta: dict[str, dict[str, Any]]
+    docs: list[Document],
+    *,
+    is_new: dict[str, bool],
+    previous_meta: dict[str, dict[str, Any]],
+    was_deleted: dict[str, bool],
 ) -> None:
-    """Projections for a batch: visits in two queries plus one per touched case; other types
-    one by one (case documents are rare in a batch)."""
-    visits = [d for d in docs if d.doc_type == "visit"]
+    """Projections for a batch: visit records only where a projected field changed (an edit
+    of the analysis changes none), one last-visit recount per case whose date can move."""
     for document in docs:
         if document.doc_type == "case":
             projections.project(
-                document, is_new=is_new[document.id], previous_meta=previous_meta[document.id]
+                document,
+                is_new=is_new[document.id],
+                previous_meta=previous_meta[document.id],
+                previous_deleted=was_deleted.get(document.id, False),
             )
-    if not visits:
-        return
-    new_records, old_records = [], []
+    changed: list[VisitRecord] = []
+    replace: list[str] = []
     recount: set[str] = set()
-    for document in visits:
-        record = VisitRecord(document=document, **projections.visit_fields(document))
-        (new_records if is_new[document.id] else old_records).append(record)
-        if projections.counts(document.meta, document.deleted) or projections.counts(
-            previous_meta[document.id], False
-        ):
+    for document in docs:
+        if document.doc_type != "visit":
+            continue
+        fields = projections.visit_fields(document)
+        old_meta, old_deleted = previous_meta[document.id], was_deleted.get(document.id, False)
+        if is_new[document.id]:
+            changed.append(VisitRecord(document=document, **fields))
+        elif fields != projections.visit_fields_of(old_meta, old_deleted, document.case_id):
+            changed.append(VisitRecord(document=document, **fields))
+            replace.append(document.id)
+        if projections.needs_recount(old_meta, old_deleted, document.meta, document.deleted):
             recount.add(document.case_id)
-    if old_records:  # a projection: replacing the rows is two queries, whatever their number
-        VisitRecord.objects.filter(document_id__in=[r.document_id for r in old_records]).delete()
-    VisitRecord.objects.bulk_create([*new_records, *old_records])
+    if replace:  # a projection: replacing the rows is two queries, whatever their number
+        VisitRecord.objects.filter(document_id__in=replace).delete()
+    if changed:
+        VisitRecord.objects.bulk_create(changed)
     for case_id in recount:
-        latest = (
-            VisitRecord.objects.filter(case_id=case_id, deleted=False, visit_date__lte=timezone.now())
-            .exclude(status="draft")
-            .aggregate(latest=Max("visit_date"))["latest"]
-        )
-        Case.objects.filter(pk=case_id).update(last_visit_on=latest.date() if latest else None)
+        projections.recount_last_visit(case_id)
 
 
 def update_rows(model: type[Model], rows: Sequence[Model], fields: Sequence[str]) -> None:

@@ -43,7 +43,13 @@ def apply_count_deltas(deltas: dict[str, tuple[int, int]]) -> None:
             )
 
 
-def project(document: Document, *, is_new: bool = False, previous_meta: dict[str, Any] | None = None) -> None:
+def project(
+    document: Document,
+    *,
+    is_new: bool = False,
+    previous_meta: dict[str, Any] | None = None,
+    previous_deleted: bool = False,
+) -> None:
     """Bring the projection of ``document`` in line with its winning revision's meta.
 
     A visit counts towards a case's statutory timescale once it is submitted (a draft may
@@ -52,7 +58,9 @@ def project(document: Document, *, is_new: bool = False, previous_meta: dict[str
     if document.doc_type == "case":
         _project_case(document)
     elif document.doc_type == "visit":
-        _project_visit(document, is_new=is_new, previous_meta=previous_meta or {})
+        _project_visit(
+            document, is_new=is_new, previous_meta=previous_meta or {}, previous_deleted=previous_deleted
+        )
 
 
 def _project_case(document: Document) -> None:
@@ -89,34 +97,47 @@ VISIT_FIELDS = (
 )
 
 
-def visit_fields(document: Document) -> dict[str, Any]:
-    meta = document.meta
+def visit_fields_of(meta: dict[str, Any], deleted: bool, case_id: str) -> dict[str, Any]:
     return {
-        "case_id": document.case_id,
-        "status": meta.get("status", "draft") if not document.deleted else "deleted",
+        "case_id": case_id,
+        "status": meta.get("status", "draft") if not deleted else "deleted",
         "visit_date": _dt(meta.get("visit_date")),
         "author_id": _user_id(meta.get("author")),
         "submitted_at": _dt(meta.get("submitted_at")),
         "signed_off_at": _dt(meta.get("signed_off_at")),
-        "deleted": document.deleted,
+        "deleted": deleted,
         "needs_decision": bool(meta.get("decisions_pending")),
     }
 
 
-def _project_visit(document: Document, *, is_new: bool, previous_meta: dict[str, Any]) -> None:
-    meta = document.meta
+def visit_fields(document: Document) -> dict[str, Any]:
+    return visit_fields_of(document.meta, document.deleted, document.case_id)
+
+
+def needs_recount(
+    old_meta: dict[str, Any], old_deleted: bool, new_meta: dict[str, Any], new_deleted: bool
+) -> bool:
+    """Whether a visit's change can move its case's last visit date."""
+    before, after = counts(old_meta, old_deleted), counts(new_meta, new_deleted)
+    return before != after or (after and old_meta.get("visit_date") != new_meta.get("visit_date"))
+
+
+def _project_visit(
+    document: Document, *, is_new: bool, previous_meta: dict[str, Any], previous_deleted: bool
+) -> None:
     fields = visit_fields(document)
     if is_new:
         VisitRecord.objects.bulk_create([VisitRecord(document=document, **fields)])
-    else:
+    elif fields != visit_fields_of(previous_meta, previous_deleted, document.case_id):
         VisitRecord.objects.filter(document=document).update(**fields)
-    # The case's last visit only moves when this visit counts now or counted before.
-    if counts(meta, document.deleted) or counts(previous_meta, False):
-        latest = (
-            VisitRecord.objects.filter(
-                case_id=document.case_id, deleted=False, visit_date__lte=timezone.now()
-            )
-            .exclude(status="draft")
-            .aggregate(latest=Max("visit_date"))["latest"]
-        )
-        Case.objects.filter(pk=document.case_id).update(last_visit_on=latest.date() if latest else None)
+    if needs_recount({} if is_new else previous_meta, previous_deleted, document.meta, document.deleted):
+        recount_last_visit(document.case_id)
+
+
+def recount_last_visit(case_id: str) -> None:
+    latest = (
+        VisitRecord.objects.filter(case_id=case_id, deleted=False, visit_date__lte=timezone.now())
+        .exclude(status="draft")
+        .aggregate(latest=Max("visit_date"))["latest"]
+    )
+    Case.objects.filter(pk=case_id).update(last_visit_on=latest.date() if latest else None)

@@ -181,7 +181,7 @@ def store_revision(
     document.updated_at = now
     # Projections first (foreign keys are checked at commit), then the sequence number: the
     # global sequence lock it takes is held until commit, so as little as possible follows it.
-    projections.project(document, is_new=is_new, previous_meta=previous_meta)
+    projections.project(document, is_new=is_new, previous_meta=previous_meta, previous_deleted=was_deleted)
     projections.apply_count_deltas(
         {case.id: projections.count_delta(is_new=is_new, was_deleted=was_deleted, deleted=document.deleted)}
     )

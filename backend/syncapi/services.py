@@ -23,6 +23,7 @@ from backend.audit.services import audit_record_many
 from backend.cases.models import Case
 from backend.common.ids import doc_type_of
 from backend.keys.models import CaseKey
+from backend.keys.services import current_keys_cached
 from backend.records.bulk import PendingRevision, store_revisions
 from backend.records.codec import open_body, schema_for
 from backend.records.merging import Written, resolve_conflicts
@@ -359,7 +360,7 @@ def _write_round(
     results: list[WriteResult | None],
     refusals: list[tuple[str, DocRefused]],
 ) -> None:
-    with transaction.atomic():
+    with transaction.atomic(), current_keys_cached():
         batch = Batch.load(caller, access, [(doc_id, doc) for _, doc_id, _, doc in items])
         batch.load_parents(
             [

@@ -186,8 +186,12 @@ def test_tablets_cannot_sign_off(practitioner, case_id, visit_id):
     refused = _refusal(tablet, signed)
     assert refused["error"] == "forbidden"
     tablet.docs[visit_id] = original
+    from backend.cases.models import Case
+
+    assert Case.objects.get(pk=case_id).last_visit_on is None  # a draft does not count
     submitted = tablet.edit(visit_id, {"status": "submitted", "submitted_at": now_iso()})
     assert tablet.push([submitted]) == []
+    assert str(Case.objects.get(pk=case_id).last_visit_on) == "2026-11-20"  # the projection follows
 
 
 def test_case_allocated_after_checkpoint_delivers_older_documents(
