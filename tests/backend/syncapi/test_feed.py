@@ -35,7 +35,9 @@ def test_lower_bound(since_seq, since, bound):
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
-def test_random_histories_deliver_exactly_the_caseload(seed, practitioner, colleague, supervisor, case_content):
+def test_random_histories_deliver_exactly_the_caseload(
+    seed, practitioner, colleague, supervisor, case_content
+):
     rng = random.Random(seed)
     team = supervisor.managed_teams.get()
     cases = [case_create(actor=actor(supervisor), team=team, content=case_content).id for _ in range(4)]
@@ -49,7 +51,10 @@ def test_random_histories_deliver_exactly_the_caseload(seed, practitioner, colle
         if action == "write":
             for _ in range(rng.randint(1, 4)):
                 document_create(
-                    actor=actor(colleague), case_id=case_id, doc_type="note", content={"category": "general", "text": "t"}
+                    actor=actor(colleague),
+                    case_id=case_id,
+                    doc_type="note",
+                    content={"category": "general", "text": "t"},
                 )
         elif action == "allocate" and case_id not in allocations:
             allocations[case_id] = allocation_add(

@@ -297,7 +297,12 @@ def test_database_info_counts_follow_writes_and_deletions(practitioner, case_id,
 
     tablet = Tablet(practitioner)
     tablet.pull()
-    document_create(actor=actor(practitioner), case_id=case_id, doc_type="note", content={"category": "general", "text": "x"})
+    document_create(
+        actor=actor(practitioner),
+        case_id=case_id,
+        doc_type="note",
+        content={"category": "general", "text": "x"},
+    )
     doc = tablet.docs[visit_id]
     deleted = tablet.client.delete(f"/sync/caseload/{visit_id}?rev={doc['_rev']}", **tablet.headers())
     assert deleted.status_code == 200, deleted.content
