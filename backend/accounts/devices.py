@@ -58,7 +58,9 @@ def device_enrol(
 
 
 def _device_for(actor: Actor, device_id: int, *, admin_only: bool = False) -> Device:
-    device = Device.objects.select_for_update().select_related("user").filter(pk=device_id).first()
+    device = (
+        Device.objects.select_for_update(of=("self",)).select_related("user").filter(pk=device_id).first()
+    )
     if device is None:
         raise NotFound("device")
     is_admin = actor.user.role == Role.ADMIN

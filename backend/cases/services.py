@@ -182,8 +182,12 @@ def allocation_end(*, actor: Actor, allocation_id: int, now: datetime | None = N
     """End an allocation: the case leaves the practitioner's devices on their next sync, their
     key envelopes are withdrawn and the case key is rotated for future writes."""
     now = now or timezone.now()
+    # The sequence lock first, as allocation_add takes it, then only the allocation's own row:
+    # the other order (or a FOR UPDATE over the joined case, team and user rows) deadlocks with
+    # writers that hold the sequence lock and insert rows referring to them.
+    seq = next_seq()
     allocation = (
-        Allocation.objects.select_for_update()
+        Allocation.objects.select_for_update(of=("self",))
         .select_related("case__team", "user")
         .filter(pk=allocation_id)
         .first()
@@ -194,7 +198,6 @@ def allocation_end(*, actor: Actor, allocation_id: int, now: datetime | None = N
         raise Forbidden("only the team's supervisors or an admin can change this allocation")
     if allocation.ended_seq is not None:
         raise ApplicationError(ErrorCode.CONFLICT, "this allocation has already ended")
-    seq = next_seq()
     allocation.ended_seq = seq
     allocation.ended_at = now
     allocation.ended_by = actor.user

@@ -360,8 +360,16 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 def lock_document(doc_id: str) -> Document:
-    """The document row, locked for this transaction; NotFound if absent."""
-    document = Document.objects.select_for_update().select_related("case").filter(pk=doc_id).first()
+    """The document row, locked for this transaction; NotFound if absent.
+
+    Only the document's row (``of=self``): a plain FOR UPDATE over the join would lock the case
+    row too, and a writer holding the sequence lock that inserts anything referring to that
+    case (a key version, an allocation) would then wait for us while we wait for the sequence
+    lock — a deadlock PostgreSQL resolves by failing one of the two.
+    """
+    document = (
+        Document.objects.select_for_update(of=("self",)).select_related("case").filter(pk=doc_id).first()
+    )
     if document is None:
         raise NotFound("document")
     return document
