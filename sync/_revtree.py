@@ -31,6 +31,7 @@ from typing import Literal, TypedDict
 from ._errors import LocalSyncError
 from ._revtree_merge import merge, remove_leaves, stem
 from ._revtree_model import (
+    _HASH_RE,
     MAX_REV_POS,
     Leaf,
     MergeOutcome,
@@ -84,6 +85,9 @@ __all__ = [
     "revisions",
     "revs_info",
     "stem",
+    "stored_latest",
+    "stored_leaf_revs",
+    "stored_revisions",
     "to_json",
     "winning_rev",
 ]
@@ -295,3 +299,69 @@ def _require(tree: RevTree, rev: str) -> tuple[int, list[RevNode]]:
     if found is None:
         raise LocalSyncError("the revision is not in the tree; check contains() first")
     return found
+
+
+# -- shortcuts on the stored (``to_json``) form ---------------------------------------------
+#
+# Serving a pull touches every document's stored tree once or twice; nearly all of them are a
+# single unbranched history. These answer from the flat list directly in that case and fall
+# back to the full ``from_json`` (with its validation) for anything else, so their answers are
+# always those of ``leaves`` / ``revisions`` / ``latest`` on the parsed tree.
+
+
+def _stored_chain(data: object) -> tuple[int, list[str]] | None:
+    """``(leaf pos, hashes root first)`` if ``data`` is a well-formed stored single path."""
+    if not isinstance(data, list) or not data:
+        return None
+    hashes: list[str] = []
+    first = data[0]
+    if not (isinstance(first, list) and len(first) == 4 and first[3] == -1):
+        return None
+    start = first[0]
+    if not (type(start) is int and start >= 1):
+        return None
+    for index, entry in enumerate(data):
+        if not (isinstance(entry, list) and len(entry) == 4):
+            return None
+        pos, rev_hash, flags, parent = entry
+        if pos != start + index or parent != index - 1 or type(flags) is not int or not 0 <= flags <= 3:
+            return None
+        if not (isinstance(rev_hash, str) and _HASH_RE.fullmatch(rev_hash)):
+            return None
+        hashes.append(rev_hash)
+    if start + len(hashes) - 1 > MAX_REV_POS:
+        return None
+    return start + len(hashes) - 1, hashes
+
+
+def stored_leaf_revs(data: object) -> list[str]:
+    """``[leaf.rev for leaf in leaves(from_json(data))]``, winner first."""
+    chain = _stored_chain(data)
+    if chain is not None:
+        return [format_rev(chain[0], chain[1][-1])]
+    return [leaf.rev for leaf in leaves(from_json(data))]
+
+
+def stored_revisions(data: object, rev: str) -> Revisions:
+    """``revisions(from_json(data), rev)`` (same errors)."""
+    chain = _stored_chain(data)
+    if chain is not None:
+        pos, rev_hash = parse_rev(rev)
+        leaf_pos, hashes = chain
+        depth = leaf_pos - pos
+        if 0 <= depth < len(hashes) and hashes[len(hashes) - 1 - depth] == rev_hash:
+            return {"start": pos, "ids": list(reversed(hashes[: len(hashes) - depth]))}
+    return revisions(from_json(data), rev)
+
+
+def stored_latest(data: object, rev: str) -> list[str]:
+    """``latest(from_json(data), rev)``."""
+    chain = _stored_chain(data)
+    if chain is not None:
+        pos, rev_hash = parse_rev(rev)
+        leaf_pos, hashes = chain
+        depth = leaf_pos - pos
+        if 0 <= depth < len(hashes) and hashes[len(hashes) - 1 - depth] == rev_hash:
+            return [format_rev(leaf_pos, hashes[-1])]
+        return []
+    return latest(from_json(data), rev)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from django.http import HttpResponse
 
 STATUS = {
@@ -30,12 +31,17 @@ class CouchError(Exception):
         self.extra = extra
 
 
+def dumps(body: Any) -> bytes:
+    """Compact UTF-8 JSON. orjson, several times faster on a pull's large batches; the standard
+    library for what orjson refuses (integers beyond 64 bits a client stored in a _local doc)."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
-    response = HttpResponse(
-        json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-        status=status,
-        content_type="application/json",
-    )
+    response = HttpResponse(dumps(body), status=status, content_type="application/json")
     response["Cache-Control"] = "must-revalidate"
     for name, value in (headers or {}).items():
         response[name] = value

@@ -16,9 +16,8 @@ from typing import Any
 
 from django.db import connection
 
-from backend.records.models import Document
-
 from .params import SeqToken
+from .stored import document_rows
 from .subset import LostCase
 
 
@@ -109,7 +108,7 @@ def document_changes(
         rows = cursor.fetchall()
     trees: dict[str, Any] = {}
     if with_tree and rows:
-        trees = dict(Document.objects.filter(pk__in=[row[0] for row in rows]).values_list("id", "tree"))
+        trees = {doc_id: doc.tree for doc_id, doc in document_rows(row[0] for row in rows).items()}
     return [
         FeedRow(
             token=SeqToken(int(row[5]), int(row[3])),
@@ -169,12 +168,23 @@ def latest_token(access: dict[str, int]) -> SeqToken:
     return best
 
 
-def envelope_rows(device: Any, since: SeqToken) -> list[Any]:
-    """This device's envelopes issued or withdrawn after ``since`` (index on device, seq)."""
+def envelope_rows(
+    device: Any, since: SeqToken, *, limit: int | None = None, upto: SeqToken | None = None
+) -> list[Any]:
+    """This device's envelopes issued or withdrawn after ``since`` (index on device, seq), the
+    first ``limit`` of them in feed order (a batch of ``limit`` changes can hold no more), none
+    after ``upto`` (when the batch is already full of document changes up to there)."""
     from backend.keys.models import KeyEnvelope
 
     rows = KeyEnvelope.objects.filter(device=device, seq__gte=since.eff).select_related("case_key")
-    return [e for e in rows if SeqToken(e.seq, e.seq) > since]
+    if upto is not None:
+        rows = rows.filter(seq__lte=upto.eff)
+    found = [
+        e
+        for e in rows.order_by("seq")[: None if limit is None else limit + 1]
+        if SeqToken(e.seq, e.seq) > since
+    ]
+    return found if limit is None else found[:limit]
 
 
 def envelope_changes(envelopes: Iterable[Any]) -> list[FeedRow]:

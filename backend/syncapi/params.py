@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from django.http import HttpRequest
 
 from .errors import CouchError, bad_request
@@ -61,8 +62,10 @@ def json_body(request: HttpRequest) -> Any:
     if not request.body:
         raise bad_request("request body is empty")
     try:
-        return json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
+        # orjson: several times faster on the large bodies of _bulk_docs, and strict as CouchDB
+        # is (no NaN or Infinity, no lone surrogates).
+        return orjson.loads(request.body)
+    except orjson.JSONDecodeError:
         raise bad_request("invalid UTF-8 JSON") from None
 
 

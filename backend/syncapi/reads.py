@@ -12,11 +12,11 @@ from backend.audit.models import AuditAction
 from backend.audit.services import audit_record_many
 from backend.keys.envelopes import envelope_revisions, envelope_wire
 from backend.records.models import Document, Revision
-from backend.records.selectors import revisions_by_pair
 from sync import InvalidRevision, LocalSyncError, revtree
 
 from .auth import SyncCaller
 from .errors import CouchError, bad_request, not_found
+from .stored import DocumentRow, document_rows, revision_rows_by_pair
 from .subset import LostCase
 from .wire import purge_doc, wire_doc
 
@@ -52,16 +52,32 @@ def visible_documents(access: dict[str, int], doc_ids: Iterable[str]) -> dict[st
     return {d.id: d for d in docs if d.case_id in access}
 
 
-def device_envelopes(caller: SyncCaller) -> dict[str, Any]:
-    """The caller's device's key envelopes by document id (none for user tokens)."""
+def visible_rows(access: dict[str, int], doc_ids: Iterable[str]) -> dict[str, DocumentRow]:
+    """``visible_documents`` as plain rows, for the pull's hot paths."""
+    if not access:
+        return {}
+    return {i: d for i, d in document_rows(doc_ids).items() if d.case_id in access}
+
+
+def device_envelopes(caller: SyncCaller, doc_ids: Iterable[Any] | None = None) -> dict[str, Any]:
+    """The caller's device's key envelopes by document id (none for user tokens); with
+    ``doc_ids``, only those among them (``keyenv:<case>#<version>``), so a batch that asks for
+    no envelope costs no query."""
     if caller.device is None:
         return {}
     from backend.keys.models import KeyEnvelope
 
-    return {
-        f"keyenv:{e.case_key.kid}": e
-        for e in KeyEnvelope.objects.filter(device=caller.device).select_related("case_key")
-    }
+    rows = KeyEnvelope.objects.filter(device=caller.device)
+    if doc_ids is not None:
+        cases = {
+            d[len("keyenv:") :].rpartition("#")[0]
+            for d in doc_ids
+            if isinstance(d, str) and d.startswith("keyenv:")
+        }
+        if not cases:
+            return {}
+        rows = rows.filter(case_id__in=cases)
+    return {f"keyenv:{e.case_key.kid}": e for e in rows.select_related("case_key")}
 
 
 def purge_docs_by_id(lost: list[LostCase]) -> dict[str, LostCase]:
@@ -166,7 +182,7 @@ def bulk_get(
 ) -> list[dict[str, Any]]:
     """``_bulk_get``: one result per requested doc, errors inline, nothing outside the subset."""
     ids = [r.get("id") for r in requests if isinstance(r, dict) and isinstance(r.get("id"), str)]
-    documents = visible_documents(access, ids)
+    documents = visible_rows(access, ids)
     purges = purge_docs_by_id(lost)
     # Fetch every wanted body in one query.
     wanted: list[tuple[str, str]] = []
@@ -175,8 +191,7 @@ def bulk_get(
             document = documents[item["id"]]
             rev = item.get("rev") if isinstance(item.get("rev"), str) else document.rev
             wanted.append((document.id, rev))
-    stored = revisions_by_pair(wanted)
-    trees: dict[str, revtree.RevTree] = {}
+    stored = revision_rows_by_pair(wanted)
     results = []
     for item in requests:
         if not isinstance(item, dict) or not isinstance(item.get("id"), str):
@@ -253,15 +268,12 @@ def bulk_get(
             )
             continue
         target = rev or document.rev
-        if document.id not in trees:
-            trees[document.id] = revtree.from_json(document.tree)
-        tree = trees[document.id]
         if latest and rev is not None:
-            leaves = revtree.latest(tree, rev)
+            leaves = revtree.stored_latest(document.tree, rev)
             if leaves:
                 target = max(leaves, key=lambda r: revtree.parse_rev(r))
-        revision = (
-            stored.get((doc_id, target)) or Revision.objects.filter(document=document, rev=target).first()
+        revision = stored.get((doc_id, target)) or revision_rows_by_pair([(doc_id, target)]).get(
+            (doc_id, target)
         )
         if revision is None:
             results.append(
@@ -274,7 +286,7 @@ def bulk_get(
             )
             continue
         audit.add(document.case_id)
-        results.append({"id": doc_id, "docs": [{"ok": wire_doc(document, revision, tree=tree, revs=revs)}]})
+        results.append({"id": doc_id, "docs": [{"ok": wire_doc(document, revision, revs=revs)}]})
     return results
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Max
+from django.db import connection
 
 from backend.accounts.models import Role, TeamManager
 from backend.cases.models import Allocation, Case
+
+_ALLOCATIONS = Allocation._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -27,9 +29,13 @@ class LostCase:
 def case_access(user: Any) -> dict[str, int]:
     """``{case_id: seq from which the caller has had access}`` for the caller's current subset."""
     if user.role == Role.PRACTITIONER:
-        return dict(
-            Allocation.objects.filter(user=user, ended_seq__isnull=True).values_list("case_id", "started_seq")
-        )
+        # Asked on every replication request: plain SQL on the (user, ended_seq) rows.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT case_id, started_seq FROM {_ALLOCATIONS} WHERE user_id = %s AND ended_seq IS NULL",
+                [user.pk],
+            )
+            return {case_id: int(seq) for case_id, seq in cursor.fetchall()}
     if user.role == Role.SUPERVISOR:
         managed = dict(TeamManager.objects.filter(user=user).values_list("team_id", "started_seq"))
         if not managed:
@@ -45,13 +51,14 @@ def lost_cases(user: Any, *, after_seq: int, access: dict[str, int]) -> list[Los
     """Cases whose access ended after ``after_seq`` and that are not accessible again now."""
     if after_seq <= 0 or user.role != Role.PRACTITIONER:
         return []
-    ended = (
-        Allocation.objects.filter(user=user, ended_seq__gt=after_seq)
-        .exclude(case_id__in=list(access))
-        .values("case_id")
-        .annotate(last_end=Max("ended_seq"))
-    )
-    return [LostCase(case_id=row["case_id"], ended_seq=row["last_end"]) for row in ended]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT case_id, MAX(ended_seq) FROM {_ALLOCATIONS} WHERE user_id = %s AND ended_seq > %s "
+            "GROUP BY case_id ORDER BY case_id",
+            [user.pk, after_seq],
+        )
+        rows = cursor.fetchall()
+    return [LostCase(case_id=case_id, ended_seq=int(end)) for case_id, end in rows if case_id not in access]
 
 
 def in_subset(access: dict[str, int], case_id: str | None) -> bool:

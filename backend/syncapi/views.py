@@ -26,10 +26,11 @@ from backend.records.sequence import current_seq
 from . import feed as feeds
 from . import reads
 from .auth import SyncAuthError, SyncCaller, sync_caller
-from .errors import CouchError, bad_request, error_response, json_response, not_found
+from .errors import CouchError, bad_request, dumps, error_response, json_response, not_found
 from .models import LocalDoc
 from .params import MAX_LIMIT, SeqToken, flag, integer, json_body, json_param, parse_since
 from .services import replicated_write, replicated_writes
+from .stored import revision_rows_by_pair
 from .subset import LostCase, case_access, lost_cases
 
 logger = logging.getLogger("doorstep.sync")
@@ -209,12 +210,21 @@ def _run_changes(
     lost: list[LostCase] = lost_cases(caller.user, after_seq=since.eff, access=access)
     fetch = query.limit + 1
     rows = feeds.document_changes(
-        access, since, limit=fetch, doc_ids=query.doc_ids, with_tree=query.style_all or query.conflicts
+        access, since, limit=fetch, doc_ids=query.doc_ids, with_tree=query.style_all
     )
     extra = feeds.purge_changes(lost, since)
     envelopes = {}
     if caller.device is not None:
-        envelopes = {f"keyenv:{e.case_key.kid}": e for e in feeds.envelope_rows(caller.device, since)}
+        envelopes = {
+            f"keyenv:{e.case_key.kid}": e
+            for e in feeds.envelope_rows(
+                caller.device,
+                since,
+                limit=fetch if query.doc_ids is None else None,
+                # A full batch of documents ends at its last row: no envelope after it fits.
+                upto=rows[-1].token if len(rows) >= fetch else None,
+            )
+        }
         extra.extend(feeds.envelope_changes(envelopes.values()))
     if query.doc_ids is not None:
         extra = [r for r in extra if r.doc_id in set(query.doc_ids)]
@@ -226,8 +236,8 @@ def _run_changes(
     audit = reads.PullAudit()
     docs_by_id: dict[str, Any] = {}
     if query.include_docs:
-        documents = reads.visible_documents(access, [r.doc_id for r in merged if r.kind == "doc"])
-        bodies = revisions_by_pair((d.id, d.rev) for d in documents.values())
+        documents = reads.visible_rows(access, [r.doc_id for r in merged if r.kind == "doc"])
+        bodies = revision_rows_by_pair((d.id, d.rev) for d in documents.values())
         for doc_id, document in documents.items():
             revision = bodies.get((doc_id, document.rev))
             if revision is not None:
@@ -236,9 +246,8 @@ def _run_changes(
     results = []
     lost_by_id = {f"purge:{item.case_id}": item for item in lost}
     for row in merged:
-        if row.kind == "doc" and (query.style_all or query.conflicts) and row.tree is not None:
-            tree = reads.revtree.from_json(row.tree)
-            revs = [leaf.rev for leaf in reads.revtree.leaves(tree)] if query.style_all else [row.rev]
+        if row.kind == "doc" and query.style_all and row.tree is not None:
+            revs = reads.revtree.stored_leaf_revs(row.tree)
         else:
             revs = [row.rev]
         entry: dict[str, Any] = {
@@ -266,12 +275,8 @@ def _run_changes(
     return results, last_seq, pending
 
 
-def _changes_body(results: list[dict[str, Any]], last_seq: str, pending: int) -> str:
-    return json.dumps(
-        {"results": results, "last_seq": last_seq, "pending": pending},
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+def _changes_body(results: list[dict[str, Any]], last_seq: str, pending: int) -> bytes:
+    return dumps({"results": results, "last_seq": last_seq, "pending": pending})
 
 
 @csrf_exempt
@@ -291,9 +296,13 @@ async def changes(request: HttpRequest) -> HttpResponse:
         with transaction.atomic():  # one consistent snapshot per batch
             return _run_changes(caller, query, access)
 
+    def first() -> tuple[SyncCaller, ChangesQuery, tuple[list[dict[str, Any]], str, int]]:
+        caller, query = prepare()
+        return caller, query, run(caller, query)
+
     try:
-        caller, query = await sync_to_async(prepare)()
-        results, last_seq, pending = await sync_to_async(run)(caller, query)
+        # One thread hop for authentication and the first batch.
+        caller, query, (results, last_seq, pending) = await sync_to_async(first)()
     except SyncAuthError as exc:
         extra = {"wipe": True} if exc.wipe else {}
         return error_response(CouchError("unauthorized", exc.reason, **extra))
@@ -313,7 +322,7 @@ async def changes(request: HttpRequest) -> HttpResponse:
         while True:
             now = loop.time()
             if now >= deadline:
-                yield _changes_body([], last_seq, 0).encode()
+                yield _changes_body([], last_seq, 0)
                 return
             await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - now)))
             if next_beat is not None and loop.time() >= next_beat:
@@ -324,7 +333,7 @@ async def changes(request: HttpRequest) -> HttpResponse:
                 seen_seq = latest
                 found, found_last, found_pending = await sync_to_async(run)(caller, query)
                 if found:
-                    yield _changes_body(found, found_last, found_pending).encode()
+                    yield _changes_body(found, found_last, found_pending)
                     return
 
     return StreamingHttpResponse(wait(), content_type="application/json")
@@ -339,7 +348,12 @@ def revs_diff(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
     access = case_access(caller.user)
     lost = lost_cases(caller.user, after_seq=1, access=access)
     return json_response(
-        reads.revs_diff(body, access=access, lost=lost, envelopes=reads.device_envelopes(caller))
+        reads.revs_diff(
+            body,
+            access=access,
+            lost=lost,
+            envelopes=reads.device_envelopes(caller, body.keys() if isinstance(body, dict) else None),
+        )
     )
 
 
@@ -358,7 +372,9 @@ def bulk_get(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
             body["docs"],
             access=access,
             lost=lost,
-            envelopes=reads.device_envelopes(caller),
+            envelopes=reads.device_envelopes(
+                caller, (d.get("id") for d in body["docs"] if isinstance(d, dict))
+            ),
             revs=flag(request, "revs"),
             latest=flag(request, "latest"),
             audit=audit,
@@ -518,7 +534,7 @@ def _get_document(
     latest = flag(request, "latest")
     lost = lost_cases(caller.user, after_seq=1, access=access)
     purges = reads.purge_docs_by_id(lost)
-    envelopes = reads.device_envelopes(caller)
+    envelopes = reads.device_envelopes(caller, [doc_id])
     documents = reads.visible_documents(access, [doc_id])
     document = documents.get(doc_id)
     raw_open_revs = request.GET.get("open_revs")

@@ -8,15 +8,16 @@ from backend.records.models import Document, Revision
 from sync import revtree
 
 from .feed import purge_rev
+from .stored import DocumentRow, RevisionRow
 
 
-def load_tree(document: Document) -> revtree.RevTree:
+def load_tree(document: Document | DocumentRow) -> revtree.RevTree:
     return revtree.from_json(document.tree)
 
 
 def wire_doc(
-    document: Document,
-    revision: Revision,
+    document: Document | DocumentRow,
+    revision: Revision | RevisionRow,
     *,
     tree: revtree.RevTree | None = None,
     revs: bool = False,
@@ -34,7 +35,10 @@ def wire_doc(
         doc["schema"] = body.get("schema", document.schema_version)
         doc["meta"] = body.get("meta", {})
         doc["enc"] = body.get("enc", {})
-    if revs or revs_info or conflicts or deleted_conflicts:
+    if revs and tree is None and not (revs_info or conflicts or deleted_conflicts):
+        # The common pull case: answered from the stored tree without parsing it.
+        doc["_revisions"] = revtree.stored_revisions(document.tree, revision.rev)
+    elif revs or revs_info or conflicts or deleted_conflicts:
         tree = tree if tree is not None else load_tree(document)
         if revs:
             doc["_revisions"] = revtree.revisions(tree, revision.rev)

@@ -43,6 +43,9 @@ from sync._revtree import (
     revisions,
     revs_info,
     stem,
+    stored_latest,
+    stored_leaf_revs,
+    stored_revisions,
     to_json,
     winning_rev,
 )
@@ -1416,3 +1419,47 @@ def test_merge_and_stem_match_the_erlang_clauses(start: RevTree, path: RevPath, 
     merged, outcome = merge(start, path, revs_limit=limit)
     assert (_to_erl(merged), outcome.value) == (erl_stem(erl_tree, limit), erl_outcome)
     assert _to_erl(stem(start, limit)) == erl_stem(_to_erl(start), limit)
+
+
+@PROPERTIES
+@given(windows(), st.integers(1, 6), st.booleans(), st.data())
+def test_stored_form_shortcuts_answer_as_the_parsed_tree(
+    sample: tuple[Universe, list[RevPath]], limit: int, stemmed: bool, data: st.DataObject
+) -> None:
+    # The server answers pulls from the stored JSON without parsing single-path trees; for
+    # every tree (single paths, branches, stemmed, deleted leaves) the answers must be exactly
+    # those of the parsed tree, errors included.
+    universe, paths = sample
+    merged = fold_merge((), paths, UNSTEMMED)
+    revtree = stem(merged, limit) if stemmed else merged
+    stored = json.loads(json.dumps(to_json(revtree)))
+    assert stored_leaf_revs(stored) == [leaf.rev for leaf in leaves(revtree)]
+    known = sorted({rev for leaf in leaves(revtree) for rev in leaf.path})
+    strangers = [f"{len(universe.hashes) + 1}-{universe.hashes[0]}", f"1-{'f' * 32}"]
+    for rev in [data.draw(st.sampled_from(known)), *strangers]:
+        try:
+            expected: object = revisions(revtree, rev)
+        except LocalSyncError as exc:
+            expected = type(exc)
+        try:
+            got: object = stored_revisions(stored, rev)
+        except LocalSyncError as exc:
+            got = type(exc)
+        assert got == expected
+        assert stored_latest(stored, rev) == latest(revtree, rev)
+
+
+def test_stored_form_shortcuts_on_a_single_path() -> None:
+    revtree = tree((3, n("c", n("d", n("e", deleted=True)))))
+    stored = to_json(revtree)
+    assert stored_leaf_revs(stored) == ["5-e"]
+    assert stored_revisions(stored, "5-e") == {"start": 5, "ids": ["e", "d", "c"]}
+    assert stored_revisions(stored, "4-d") == {"start": 4, "ids": ["d", "c"]}
+    assert stored_latest(stored, "3-c") == ["5-e"]
+    assert stored_latest(stored, "3-f") == []
+    with pytest.raises(LocalSyncError):
+        stored_revisions(stored, "2-b")
+    with pytest.raises(InvalidRevision):
+        stored_revisions(stored, "nonsense")
+    with pytest.raises(LocalSyncError):
+        stored_leaf_revs([[1, "a", 0, -1], [3, "b", 0, 0]])  # malformed: falls back and refuses
