@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
+from django.db import OperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -37,6 +38,7 @@ class ErrorCode(enum.Enum):
     PAYLOAD_TOO_LARGE = ("payload_too_large", 413)
     UNSUPPORTED_MEDIA_TYPE = ("unsupported_media_type", 415)
     THROTTLED = ("throttled", 429)
+    BUSY = ("busy", 503)
 
     @property
     def code(self) -> str:
@@ -146,6 +148,20 @@ def _from_validation_detail(detail: Any) -> tuple[ErrorCode, str, str | None]:
     return code, message, field
 
 
+#: PostgreSQL: deadlock_detected, serialization_failure, lock_not_available.
+_TRANSIENT_PG_CODES = {"40P01", "40001", "55P03"}
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """A database failure that says "try again" (deadlock, lock timeout), not a bug."""
+    if not isinstance(exc, OperationalError):
+        return False
+    cause = exc.__cause__
+    if getattr(cause, "sqlstate", None) in _TRANSIENT_PG_CODES:
+        return True
+    return "database is locked" in str(exc)  # SQLite's busy timeout ran out
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Render every expected failure as ``{"code", "message", "field"?}`` with a 4xx status."""
     headers: dict[str, str] = {}
@@ -210,6 +226,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         code, message, field = ErrorCode.PAYLOAD_TOO_LARGE, "request body is too large", None
     elif isinstance(exc, SuspiciousOperation):
         code, message, field = ErrorCode.BAD_REQUEST, "bad request", None
+    elif is_transient_db_error(exc):
+        # The transaction was rolled back whole: nothing was stored; the same request may
+        # simply be sent again.
+        code, message, field = ErrorCode.BUSY, "the server was busy and nothing was saved; try again", None
+        headers["Retry-After"] = "1"
     else:
         return None
     return Response(error_body(code, message, field), status=code.http_status, headers=headers)

@@ -11,13 +11,14 @@ from functools import wraps
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
 from backend.cases.models import Case
+from backend.common.errors import is_transient_db_error
 from backend.keys.envelopes import envelope_wire, issue_envelopes
 from backend.records.models import Document
 from backend.records.selectors import revisions_by_pair
@@ -60,6 +61,13 @@ def couch_view(methods: set[str]) -> Callable[[Callable[..., HttpResponse]], Cal
                 return error_response(CouchError("unauthorized", exc.reason, **extra))
             except CouchError as exc:
                 return error_response(exc)
+            except OperationalError as exc:
+                if not is_transient_db_error(exc):
+                    raise
+                # Rolled back whole: nothing stored; replicators retry the request.
+                return error_response(
+                    CouchError("unavailable", "the server was busy and nothing was saved; retry", status=503)
+                )
 
         return wrapper
 
