@@ -169,6 +169,10 @@ DOORSTEP_TOKEN_TTL_HOURS = int(os.environ.get("DOORSTEP_TOKEN_TTL_HOURS", "12"))
 DOORSTEP_DEVICE_TOKEN_TTL_DAYS = int(os.environ.get("DOORSTEP_DEVICE_TOKEN_TTL_DAYS", "30"))
 DOORSTEP_LOGIN_FAILURES_ALLOWED = int(os.environ.get("DOORSTEP_LOGIN_FAILURES_ALLOWED", "5"))
 DOORSTEP_LOGIN_FAILURE_WINDOW_MINUTES = int(os.environ.get("DOORSTEP_LOGIN_FAILURE_WINDOW_MINUTES", "15"))
+#: Days after an allocation ends during which a device that held the case may still push the
+#: edits it made offline (they are accepted, audited as late edits and listed for the team's
+#: supervisors); 0 refuses them (docs/sync-protocol.md).
+DOORSTEP_LATE_EDIT_DAYS = int(os.environ.get("DOORSTEP_LATE_EDIT_DAYS", "14"))
 #: Depth the revision *tree* is stemmed to; every revision body is kept regardless.
 DOORSTEP_REVS_LIMIT = int(os.environ.get("DOORSTEP_REVS_LIMIT", "1000"))
 

@@ -27,6 +27,7 @@ class AuditAction(models.TextChoices):
     SYNC_PULL = "sync_pull", "Sync pull of case data"
     SYNC_PUSH = "sync_push", "Sync push of case data"
     SYNC_REFUSED = "sync_refused", "Replicated write refused"
+    LATE_EDIT = "late_edit", "Offline edit accepted after access ended"
     DEVICE_ENROL = "device_enrol", "Device enrolled"
     DEVICE_REVOKE = "device_revoke", "Device revoked"
     DEVICE_WIPE = "device_wipe", "Device wipe ordered"

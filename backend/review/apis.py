@@ -19,7 +19,7 @@ from backend.records.apis import REV_PATTERN, document_output, document_output_s
 from backend.records.permissions import can_read_case
 
 from .models import ConflictItem
-from .selectors import awaiting_sign_off, open_addenda, open_conflicts, overdue_cases
+from .selectors import awaiting_sign_off, late_edits, open_addenda, open_conflicts, overdue_cases
 from .services import (
     addendum_acknowledge,
     conflict_decide,
@@ -123,6 +123,7 @@ class ReviewQueueApi(APIView):
                 "conflicts": serializers.ListField(child=serializers.DictField()),
                 "addenda": serializers.ListField(child=serializers.DictField()),
                 "overdue": serializers.ListField(child=serializers.DictField()),
+                "late_edits": serializers.ListField(child=serializers.DictField()),
             },
         ),
         tags=["Review"],
@@ -170,6 +171,19 @@ class ReviewQueueApi(APIView):
                         "working_days_overdue": t.working_days_overdue,
                     }
                     for case, t in overdue_cases(request.user, today=today)
+                ],
+                "late_edits": [
+                    {
+                        "id": event.object_id,
+                        "document_type": event.object_id.split(":", 1)[0],
+                        "rev": event.detail.get("rev"),
+                        "case_id": case.id,
+                        "case_number": case.case_number,
+                        "author": (event.actor.get_full_name() if event.actor else "")
+                        or event.actor_username,
+                        "at": event.at,
+                    }
+                    for event, case in late_edits(request.user, now=timezone.now())
                 ],
             }
         )

@@ -1,14 +1,15 @@
 """What a supervisor's review queue shows: visits awaiting sign-off, conflicts to decide,
-open addenda and overdue statutory visits, for the teams they manage."""
+open addenda, overdue statutory visits and late edits, for the teams they manage."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
 
 from backend.accounts.models import Role
+from backend.audit.models import AuditAction, AuditEvent
 from backend.cases.models import Case
 from backend.cases.selectors import visit_timescale
 from backend.records.models import Document, VisitRecord
@@ -62,3 +63,23 @@ def overdue_cases(user: Any, *, today: date) -> list[tuple[Case, Any]]:
             result.append((case, timescale))
     result.sort(key=lambda pair: (-pair[1].working_days_overdue, pair[0].case_number))
     return result
+
+
+#: How long a late edit stays listed in the review queue.
+LATE_EDITS_LISTED_DAYS = 30
+
+
+def late_edits(user: Any, *, now: datetime) -> list[tuple[AuditEvent, Case]]:
+    """Offline edits accepted after the writer's allocation ended (``late_edit`` audit events)
+    on the supervisor's teams' cases in the last ``LATE_EDITS_LISTED_DAYS`` days, newest first."""
+    events = list(
+        AuditEvent.objects.filter(
+            action=AuditAction.LATE_EDIT,
+            at__gte=now - timedelta(days=LATE_EDITS_LISTED_DAYS),
+            case_id__in=review_cases(user).values("id"),
+        )
+        .select_related("actor")
+        .order_by("-at", "-id")[:500]
+    )
+    cases = {c.id: c for c in Case.objects.filter(pk__in={e.case_id for e in events})}
+    return [(event, cases[event.case_id]) for event in events if event.case_id in cases]

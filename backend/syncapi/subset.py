@@ -10,8 +10,10 @@ older documents too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
 from backend.accounts.models import Role, TeamManager
@@ -59,6 +61,34 @@ def lost_cases(user: Any, *, after_seq: int, access: dict[str, int]) -> list[Los
         )
         rows = cursor.fetchall()
     return [LostCase(case_id=case_id, ended_seq=int(end)) for case_id, end in rows if case_id not in access]
+
+
+def late_write_access(user: Any, device: Any, *, access: dict[str, int], now: Any) -> dict[str, int]:
+    """Cases this device may still *write* to although they left the caller's subset: a
+    practitioner's allocation that ended less than ``DOORSTEP_LATE_EDIT_DAYS`` ago, on a case
+    this very device was issued the keys of (so it can hold offline edits to it). Lets edits made
+    offline before the device heard of the change reach the server instead of being purged
+    with the case; they are audited as late edits and listed for the team's supervisors.
+    Nothing is readable through this: reads use ``case_access`` only."""
+    days = settings.DOORSTEP_LATE_EDIT_DAYS
+    if device is None or days <= 0 or user.role != Role.PRACTITIONER:
+        return {}
+    from backend.keys.models import KeyEnvelope
+
+    ended = (
+        Allocation.objects.filter(user=user, ended_at__gte=now - timedelta(days=days))
+        .exclude(case_id__in=list(access))
+        .values_list("case_id", "started_seq")
+    )
+    candidates = dict(ended)
+    if not candidates:
+        return {}
+    held = set(
+        KeyEnvelope.objects.filter(device=device, case_id__in=list(candidates)).values_list(
+            "case_id", flat=True
+        )
+    )
+    return {case_id: seq for case_id, seq in candidates.items() if case_id in held}
 
 
 def in_subset(access: dict[str, int], case_id: str | None) -> bool:

@@ -17,6 +17,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from backend.audit.models import AuditAction
+from backend.audit.services import audit_record_many
 from backend.cases.models import Case
 from backend.common.errors import is_transient_db_error
 from backend.keys.envelopes import envelope_wire, issue_envelopes
@@ -30,9 +32,9 @@ from .auth import SyncAuthError, SyncCaller, sync_caller
 from .errors import CouchError, bad_request, dumps, error_response, json_response, not_found
 from .models import LocalDoc
 from .params import MAX_LIMIT, SeqToken, flag, integer, json_body, json_param, parse_since
-from .services import replicated_write, replicated_writes
+from .services import replicated_writes
 from .stored import revision_rows_by_pair
-from .subset import LostCase, case_access, lost_cases
+from .subset import LostCase, case_access, late_write_access, lost_cases
 
 logger = logging.getLogger("doorstep.sync")
 
@@ -401,8 +403,7 @@ def bulk_docs(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
         raise bad_request("new_edits must be true or false")
     if len(body["docs"]) > MAX_LIMIT:
         raise CouchError("too_large", f"at most {MAX_LIMIT} documents per _bulk_docs")
-    access = case_access(caller.user)
-    results = replicated_writes(caller=caller, access=access, docs=body["docs"], new_edits=new_edits)
+    results = _replicate_in(caller, body["docs"], new_edits=new_edits)
     # CouchDB's replicated_changes mode (new_edits=false) answers only the failures.
     answer = [r.as_json() for r in results if new_edits or r.error]
     return json_response(answer, status=201)
@@ -513,7 +514,7 @@ def document(request: HttpRequest, caller: SyncCaller, doc_id: str) -> HttpRespo
         if rev is None:
             raise CouchError("conflict", "Document update conflict.")
         doc = {"_id": doc_id, "_rev": reads.check_rev(rev), "_deleted": True}
-        result = replicated_write(caller=caller, access=access, doc=doc, new_edits=True)
+        result = _replicate_in(caller, [doc], new_edits=True)[0]
         return _write_answer(result, status=200)
     body = json_body(request)
     if not isinstance(body, dict):
@@ -524,8 +525,28 @@ def document(request: HttpRequest, caller: SyncCaller, doc_id: str) -> HttpRespo
     if "rev" in request.GET and "_rev" not in body:
         body["_rev"] = reads.check_rev(request.GET["rev"])
     new_edits = flag(request, "new_edits", True)
-    result = replicated_write(caller=caller, access=access, doc=body, new_edits=new_edits)
+    result = _replicate_in(caller, [body], new_edits=new_edits)[0]
     return _write_answer(result, status=201)
+
+
+def _replicate_in(caller: SyncCaller, docs: list[Any], *, new_edits: bool) -> list[Any]:
+    """Store replicated writes: the caller's subset, plus the cases this device may still
+    write late edits to (``subset.late_write_access``); each late edit stored is audited."""
+    access = case_access(caller.user)
+    late = late_write_access(caller.user, caller.device, access=access, now=timezone.now())
+    results = replicated_writes(caller=caller, access={**access, **late}, docs=docs, new_edits=new_edits)
+    if late:
+        stored = {r.id: r.rev for r in results if not r.error}
+        in_late = Document.objects.filter(pk__in=list(stored), case_id__in=list(late)).values_list(
+            "id", "case_id"
+        )
+        items = [
+            ("document", doc_id, case_id, {"rev": stored[doc_id], "reason": "allocation ended"})
+            for doc_id, case_id in sorted(in_late)
+        ]
+        if items:
+            audit_record_many(actor=caller.actor, action=AuditAction.LATE_EDIT, items=items)
+    return results
 
 
 def _write_answer(result: Any, *, status: int) -> HttpResponse:

@@ -54,6 +54,7 @@ export function ReviewQueue() {
             <a href="#q-conflicts" onClick={jump}>Conflicts ({data.conflicts.length})</a>
             <a href="#q-addenda" onClick={jump}>Addenda ({data.addenda.length})</a>
             <a href="#q-overdue" onClick={jump}>Overdue visits ({data.overdue.length})</a>
+            <a href="#q-late" onClick={jump}>Late edits ({(data.late_edits || []).length})</a>
           </nav>
           <section aria-labelledby="q-awaiting" class="queue-section">
             <h2 id="q-awaiting" tabIndex={-1}>Awaiting sign-off ({data.awaiting_sign_off.length})</h2>
@@ -121,6 +122,25 @@ export function ReviewQueue() {
                       <td>{o.last_visit_on ? formatDay(o.last_visit_on) : "None"}</td>
                       <td>{formatDay(o.next_visit_due)}</td>
                       <td><Badge kind="danger">{o.working_days_overdue} working day{o.working_days_overdue === 1 ? "" : "s"}</Badge></td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+          </section>
+          <section aria-labelledby="q-late" class="queue-section">
+            <h2 id="q-late" tabIndex={-1}>Late edits ({(data.late_edits || []).length})</h2>
+            <p class="subtle">Edits a worker made offline before their allocation ended, received afterwards. They are saved on the record; check them.</p>
+            {(data.late_edits || []).length === 0 ? <p class="subtle">No late edits in the last 30 days.</p> : (
+              <table class="table">
+                <thead><tr><th scope="col">Case</th><th scope="col">Record</th><th scope="col">Worker</th><th scope="col">Received</th></tr></thead>
+                <tbody>
+                  {data.late_edits.map((e) => (
+                    <tr key={`${e.id}-${e.rev}`}>
+                      <th scope="row">{e.case_number}</th>
+                      <td>{e.document_type === "visit" ? <a href={href.reviewVisit(e.id)}>Visit<span class="visually-hidden"> on {e.case_number}</span></a> : label(e.document_type)}</td>
+                      <td>{e.author || "—"}</td>
+                      <td>{formatDateTime(e.at)}</td>
                     </tr>
                   ))}
                 </tbody>
