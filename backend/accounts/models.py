@@ -62,6 +62,19 @@ class TeamManager(models.Model):
         constraints = [models.UniqueConstraint(fields=["team", "user"], name="one_manager_row")]
 
 
+class ManagementEnd(models.Model):
+    """A supervisor stopped managing a team at global sequence ``ended_seq``: their devices are
+    sent a purge signal for the team's cases (the history ``TeamManager`` rows do not keep)."""
+
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    ended_seq = models.BigIntegerField()
+    ended_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "ended_seq"])]
+
+
 class Device(models.Model):
     """A tablet or client enrolled by a user with its X25519 public key."""
 

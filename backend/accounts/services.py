@@ -13,7 +13,7 @@ from backend.audit.models import AuditAction, AuditEvent
 from backend.audit.services import Actor, audit_record
 from backend.common.errors import ApplicationError, ErrorCode
 
-from .models import AuthToken, Device, Role, Team, TeamManager, User
+from .models import AuthToken, Device, ManagementEnd, Role, Team, TeamManager, User
 from .tokens import generate_token, hash_token
 
 
@@ -101,5 +101,45 @@ def team_manager_add(*, team: Team, user: User, actor: Actor | None = None) -> T
 
     if user.role != Role.SUPERVISOR:
         raise ApplicationError(ErrorCode.INVALID_FIELD, "only supervisors can manage a team", field="user")
-    manager, _ = TeamManager.objects.get_or_create(team=team, user=user, defaults={"started_seq": next_seq()})
+    manager, created = TeamManager.objects.get_or_create(
+        team=team, user=user, defaults={"started_seq": next_seq()}
+    )
+    if created:
+        audit_record(
+            actor=actor,
+            action=AuditAction.ALLOCATE,
+            object_type="team_manager",
+            object_id=str(team.pk),
+            detail={"team": team.name, "user": user.username, "seq": manager.started_seq},
+        )
     return manager
+
+
+@transaction.atomic
+def team_manager_remove(*, team: Team, user: User, actor: Actor | None = None) -> int | None:
+    """``user`` no longer manages ``team``: as when an allocation ends, for every case of the
+    team their devices' key envelopes are withdrawn and the case gets a new key version, and
+    their feeds carry a purge signal (``ManagementEnd``). Returns the sequence number of the
+    change, or None if they did not manage the team."""
+    from backend.cases.models import Case
+    from backend.keys.envelopes import withdraw_envelopes
+    from backend.keys.services import case_key_rotate
+    from backend.records.sequence import next_seq
+
+    seq = next_seq()  # the sequence lock first, as allocation changes take it
+    deleted, _ = TeamManager.objects.filter(team=team, user=user).delete()
+    if not deleted:
+        return None
+    now = timezone.now()
+    ManagementEnd.objects.create(team=team, user=user, ended_seq=seq, ended_at=now)
+    audit_record(
+        actor=actor,
+        action=AuditAction.DEALLOCATE,
+        object_type="team_manager",
+        object_id=str(team.pk),
+        detail={"team": team.name, "user": user.username, "seq": seq},
+    )
+    for case_id in Case.objects.filter(team=team).order_by("id").values_list("id", flat=True):
+        withdraw_envelopes(user=user, case_id=case_id, actor=actor, now=now)
+        case_key_rotate(case_id=case_id, actor=actor, reason="team manager removed")
+    return seq

@@ -16,10 +16,12 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from backend.accounts.models import Role, TeamManager
+from backend.accounts.models import ManagementEnd, Role, TeamManager
 from backend.cases.models import Allocation, Case
 
 _ALLOCATIONS = Allocation._meta.db_table
+_MANAGEMENT_ENDS = ManagementEnd._meta.db_table
+_CASES = Case._meta.db_table
 
 
 @dataclass(frozen=True)
@@ -50,15 +52,22 @@ def case_access(user: Any) -> dict[str, int]:
 
 
 def lost_cases(user: Any, *, after_seq: int, access: dict[str, int]) -> list[LostCase]:
-    """Cases whose access ended after ``after_seq`` and that are not accessible again now."""
-    if after_seq <= 0 or user.role != Role.PRACTITIONER:
+    """Cases whose access ended after ``after_seq`` and that are not accessible again now: a
+    practitioner's ended allocations; a supervisor's teams they stopped managing."""
+    if after_seq <= 0 or user.role not in {Role.PRACTITIONER, Role.SUPERVISOR}:
         return []
-    with connection.cursor() as cursor:
-        cursor.execute(
+    if user.role == Role.PRACTITIONER:
+        sql = (
             f"SELECT case_id, MAX(ended_seq) FROM {_ALLOCATIONS} WHERE user_id = %s AND ended_seq > %s "
-            "GROUP BY case_id ORDER BY case_id",
-            [user.pk, after_seq],
+            "GROUP BY case_id ORDER BY case_id"
         )
+    else:
+        sql = (
+            f"SELECT c.id, MAX(e.ended_seq) FROM {_MANAGEMENT_ENDS} e JOIN {_CASES} c ON c.team_id = e.team_id "
+            "WHERE e.user_id = %s AND e.ended_seq > %s GROUP BY c.id ORDER BY c.id"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, after_seq])
         rows = cursor.fetchall()
     return [LostCase(case_id=case_id, ended_seq=int(end)) for case_id, end in rows if case_id not in access]
 
