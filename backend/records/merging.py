@@ -19,19 +19,23 @@ lost deletion is audited.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.dateparse import parse_datetime
 
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record
 from backend.keys.services import case_key_current
-from sync import InvalidDocument, Side, encrypt_body, merge_many, revtree
+from sync import InvalidDocument, MergeOutcome, Side, encrypt_body, merge_many, revtree
 
 from .codec import open_body, schema_for, seal
 from .models import Document, Revision
+
+if TYPE_CHECKING:
+    from backend.review.models import ConflictItem
 
 #: How a server merge revision is named where an author is expected.
 MERGE_AUTHOR = "merge"
@@ -299,15 +303,31 @@ def _addendum_from_edit(
 # --- merging concurrent leaves ---------------------------------------------------------------
 
 
-def _merge_leaves(
-    document: Document,
-    tree: revtree.RevTree,
-    live: list[revtree.Leaf],
-    revisions: dict[str, Revision],
-    actor: Actor,
-    now: datetime,
-) -> None:
+@dataclass(frozen=True)
+class MergePlan:
+    """What merging a document's live leaves gives, before anything is written.
 
+    ``invalid`` is set when the merged body breaks the schema (then nothing of it is stored).
+    """
+
+    winner: str
+    base_rev: str | None
+    sides: tuple[Side, ...]
+    #: Leaves written by an earlier server merge (their pending values are placeholders).
+    merge_revs: frozenset[str]
+    outcome: MergeOutcome
+    merged: dict[str, Any]
+    undecided_paths: list[str]
+    invalid: InvalidDocument | None
+
+
+def plan_merge(
+    document: Document, tree: revtree.RevTree, live: list[revtree.Leaf], revisions: Mapping[str, Revision]
+) -> MergePlan:
+    """Merge the ``live`` leaves of ``document`` with the schema's rules against their common
+    ancestor. ``revisions`` must hold every live leaf and, when stored, the ancestor. Raises
+    ``DecryptionError`` for a body that does not open and ``InvalidDocument`` for a value the
+    rules cannot handle."""
     schema = schema_for(document.doc_type)
     base_rev = revtree.common_ancestor(tree, [leaf.rev for leaf in live])
     base = (
@@ -349,21 +369,64 @@ def _merge_leaves(
         merged["decisions_pending"] = sorted(
             set(merged.get("decisions_pending") or []) | set(undecided_paths)
         )
+    invalid: InvalidDocument | None = None
     try:
         schema.validate(merged)
     except InvalidDocument as exc:
+        invalid = exc
+    return MergePlan(
+        winner=revtree.winning_rev(tree),
+        base_rev=base_rev,
+        sides=tuple(sides),
+        merge_revs=frozenset(merge_revs),
+        outcome=outcome,
+        merged=merged,
+        undecided_paths=undecided_paths,
+        invalid=invalid,
+    )
+
+
+def merge_audit_detail(
+    plan: MergePlan, live: list[revtree.Leaf], merged_rev: str, closed: list[str]
+) -> dict[str, Any]:
+    """The ``merge`` audit event's detail for a stored merge (revs and field names only)."""
+    return {
+        "leaves": [leaf.rev for leaf in live],
+        "base": plan.base_rev,
+        "merged_rev": merged_rev,
+        "closed": closed,
+        "undecided": plan.undecided_paths,
+        "notes": [{"field": n.field, "code": n.code} for n in plan.outcome.notes][:50],
+    }
+
+
+def _merge_leaves(
+    document: Document,
+    tree: revtree.RevTree,
+    live: list[revtree.Leaf],
+    revisions: dict[str, Revision],
+    actor: Actor,
+    now: datetime,
+) -> None:
+    plan = plan_merge(document, tree, live, revisions)
+    if plan.invalid is not None:
         _whole_document_conflict(
-            document, live, sides, actor, now, reason=exc.field or "(document)", placeholder_revs=merge_revs
+            document,
+            live,
+            list(plan.sides),
+            actor,
+            now,
+            reason=plan.invalid.field or "(document)",
+            placeholder_revs=set(plan.merge_revs),
         )
         return
-    winner = revtree.winning_rev(tree)
     merged_rev = _write_child(
-        document, parent=winner, content=merged, actor=actor, origin=Revision.Origin.MERGE, now=now
+        document, parent=plan.winner, content=plan.merged, actor=actor, origin=Revision.Origin.MERGE, now=now
     )
     closed = _close_other_leaves(
-        document, merged_rev, [leaf for leaf in live if leaf.rev != winner], actor, now
+        document, merged_rev, [leaf for leaf in live if leaf.rev != plan.winner], actor, now
     )
-    for item in outcome.undecided:
+    for item in plan.outcome.undecided:
         _record_conflict(
             document,
             field=item.field,
@@ -373,7 +436,7 @@ def _merge_leaves(
             base=item.base,
             values=[c.value for c in item.values],
             now=now,
-            placeholder_revs=merge_revs,
+            placeholder_revs=plan.merge_revs,
         )
     audit_record(
         actor=actor,
@@ -381,14 +444,7 @@ def _merge_leaves(
         object_type=document.doc_type,
         object_id=document.id,
         case_id=document.case_id,
-        detail={
-            "leaves": [leaf.rev for leaf in live],
-            "base": base_rev,
-            "merged_rev": merged_rev,
-            "closed": closed,
-            "undecided": undecided_paths,
-            "notes": [{"field": n.field, "code": n.code} for n in outcome.notes][:50],
-        },
+        detail=merge_audit_detail(plan, live, merged_rev, closed),
     )
 
 
@@ -404,7 +460,47 @@ def _record_conflict(
     now: datetime,
     placeholder_revs: set[str] | frozenset[str] = frozenset(),
 ) -> None:
+    """Store the review item for one undecided field (see ``conflict_item``)."""
+    from backend.review.models import ConflictItem
+
+    open_item = (
+        ConflictItem.objects.select_for_update()
+        .filter(document=document, field=field[:200], decided_at__isnull=True)
+        .first()
+    )
+    item = conflict_item(
+        document,
+        field=field,
+        rule=rule,
+        merged_rev=merged_rev,
+        who=who,
+        base=base,
+        values=values,
+        now=now,
+        placeholder_revs=placeholder_revs,
+        open_item=open_item,
+    )
+    if open_item is not None:
+        item.save(update_fields=["candidates", "values_enc", "merged_rev"])
+    else:
+        item.save(force_insert=True)
+
+
+def conflict_item(
+    document: Document,
+    *,
+    field: str,
+    rule: str,
+    merged_rev: str,
+    who: list[tuple[str, str, str, str | None]],
+    base: Any,
+    values: list[Any],
+    now: datetime,
+    placeholder_revs: set[str] | frozenset[str],
+    open_item: ConflictItem | None,
+) -> ConflictItem:
     """A review item: who wrote each candidate in clear, the values encrypted under the case key.
+    Returns ``open_item`` updated, or a new unsaved item when there is none.
 
     One open item per field: when a field that already waits for a decision conflicts again
     (a third device's edit meets the merged document), the new candidates join the open item,
@@ -417,11 +513,6 @@ def _record_conflict(
         {"rev": rev, "author": author, "edited_at": at, "device": device} for rev, author, at, device in who
     ]
     pairs = [(c, v) for c, v in zip(candidates, values, strict=True) if c["rev"] not in placeholder_revs]
-    open_item = (
-        ConflictItem.objects.select_for_update()
-        .filter(document=document, field=field[:200], decided_at__isnull=True)
-        .first()
-    )
     if open_item is not None:
         existing = conflict_values(open_item)
         known = {c["rev"] for c in open_item.candidates}
@@ -443,9 +534,8 @@ def _record_conflict(
         open_item.candidates = [c for c, _ in pairs]
         open_item.values_enc = values_enc
         open_item.merged_rev = merged_rev
-        open_item.save(update_fields=["candidates", "values_enc", "merged_rev"])
-        return
-    ConflictItem.objects.create(
+        return open_item
+    return ConflictItem(
         document=document,
         case_id=document.case_id,
         field=field[:200],

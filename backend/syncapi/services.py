@@ -25,8 +25,9 @@ from backend.common.ids import doc_type_of
 from backend.keys.models import CaseKey
 from backend.keys.services import current_keys_cached
 from backend.records.bulk import PendingRevision, store_revisions
+from backend.records.bulk_merging import resolve_many
 from backend.records.codec import open_body, schema_for
-from backend.records.merging import Written, resolve_conflicts
+from backend.records.merging import Written
 from backend.records.models import Document, Revision
 from backend.records.selectors import revisions_by_pair
 from backend.records.services import new_edit_path
@@ -404,20 +405,23 @@ def _write_round(
             )
         for action, items in audits.items():
             audit_record_many(actor=caller.actor, action=action, items=items)
-        for (_, checked), outcome in zip(accepted, stored, strict=True):
-            if outcome.seq is None:
-                continue
-            resolve_conflicts(
-                document=outcome.document,
-                actor=caller.actor,
-                now=now,
-                written=Written(
-                    rev=outcome.rev,
-                    deleted=checked.pending.deleted,
-                    outcome=outcome.outcome,
-                    parent_signed_off=checked.parent_signed_off,
-                ),
-            )
+        resolve_many(
+            written=[
+                (
+                    outcome.document,
+                    Written(
+                        rev=outcome.rev,
+                        deleted=checked.pending.deleted,
+                        outcome=outcome.outcome,
+                        parent_signed_off=checked.parent_signed_off,
+                    ),
+                )
+                for (_, checked), outcome in zip(accepted, stored, strict=True)
+                if outcome.seq is not None
+            ],
+            actor=caller.actor,
+            now=now,
+        )
 
 
 def replicated_write(

@@ -4,15 +4,49 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0002_append_only'),
+        ("audit", "0002_append_only"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('login', 'Login'), ('login_failed', 'Failed login'), ('logout', 'Logout'), ('read', 'Read case data'), ('read_denied', 'Access outside scope'), ('create', 'Create'), ('update', 'Update'), ('delete', 'Delete'), ('merge', 'Merge of concurrent edits'), ('conflict_decided', 'Conflict decided'), ('submit', 'Visit submitted'), ('sign_off', 'Visit signed off'), ('return', 'Visit returned'), ('addendum', 'Addendum created'), ('allocate', 'Allocation added'), ('deallocate', 'Allocation ended'), ('case_close', 'Case closed'), ('sync_pull', 'Sync pull of case data'), ('sync_push', 'Sync push of case data'), ('sync_refused', 'Replicated write refused'), ('late_edit', 'Offline edit accepted after access ended'), ('device_enrol', 'Device enrolled'), ('device_revoke', 'Device revoked'), ('device_wipe', 'Device wipe ordered'), ('device_wiped', 'Device wipe confirmed'), ('key_issue', 'Case key issued to device'), ('key_revoke', 'Case key envelope revoked'), ('key_rotate', 'Case key rotated'), ('keyring_rotate', 'Server keyring rotated'), ('export', 'Records exported')], db_index=True, max_length=30),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("login", "Login"),
+                    ("login_failed", "Failed login"),
+                    ("logout", "Logout"),
+                    ("read", "Read case data"),
+                    ("read_denied", "Access outside scope"),
+                    ("create", "Create"),
+                    ("update", "Update"),
+                    ("delete", "Delete"),
+                    ("merge", "Merge of concurrent edits"),
+                    ("conflict_decided", "Conflict decided"),
+                    ("submit", "Visit submitted"),
+                    ("sign_off", "Visit signed off"),
+                    ("return", "Visit returned"),
+                    ("addendum", "Addendum created"),
+                    ("allocate", "Allocation added"),
+                    ("deallocate", "Allocation ended"),
+                    ("case_close", "Case closed"),
+                    ("sync_pull", "Sync pull of case data"),
+                    ("sync_push", "Sync push of case data"),
+                    ("sync_refused", "Replicated write refused"),
+                    ("late_edit", "Offline edit accepted after access ended"),
+                    ("device_enrol", "Device enrolled"),
+                    ("device_revoke", "Device revoked"),
+                    ("device_wipe", "Device wipe ordered"),
+                    ("device_wiped", "Device wipe confirmed"),
+                    ("key_issue", "Case key issued to device"),
+                    ("key_revoke", "Case key envelope revoked"),
+                    ("key_rotate", "Case key rotated"),
+                    ("keyring_rotate", "Server keyring rotated"),
+                    ("export", "Records exported"),
+                ],
+                db_index=True,
+                max_length=30,
+            ),
         ),
     ]
