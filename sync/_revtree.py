@@ -334,6 +334,17 @@ def _stored_chain(data: object) -> tuple[int, list[str]] | None:
     return start + len(hashes) - 1, hashes
 
 
+def _depth_in_chain(chain: tuple[int, list[str]], rev: str) -> int | None:
+    """How far ``rev`` lies below the leaf of a stored single path; None if not on it.
+    Raises InvalidRevision for a malformed ``rev``."""
+    pos, rev_hash = parse_rev(rev)
+    leaf_pos, hashes = chain
+    depth = leaf_pos - pos
+    if 0 <= depth < len(hashes) and hashes[len(hashes) - 1 - depth] == rev_hash:
+        return depth
+    return None
+
+
 def stored_leaf_revs(data: object) -> list[str]:
     """``[leaf.rev for leaf in leaves(from_json(data))]``, winner first."""
     chain = _stored_chain(data)
@@ -346,11 +357,10 @@ def stored_revisions(data: object, rev: str) -> Revisions:
     """``revisions(from_json(data), rev)`` (same errors)."""
     chain = _stored_chain(data)
     if chain is not None:
-        pos, rev_hash = parse_rev(rev)
-        leaf_pos, hashes = chain
-        depth = leaf_pos - pos
-        if 0 <= depth < len(hashes) and hashes[len(hashes) - 1 - depth] == rev_hash:
-            return {"start": pos, "ids": list(reversed(hashes[: len(hashes) - depth]))}
+        depth = _depth_in_chain(chain, rev)
+        if depth is not None:
+            hashes = chain[1]
+            return {"start": chain[0] - depth, "ids": list(reversed(hashes[: len(hashes) - depth]))}
     return revisions(from_json(data), rev)
 
 
@@ -358,10 +368,5 @@ def stored_latest(data: object, rev: str) -> list[str]:
     """``latest(from_json(data), rev)``."""
     chain = _stored_chain(data)
     if chain is not None:
-        pos, rev_hash = parse_rev(rev)
-        leaf_pos, hashes = chain
-        depth = leaf_pos - pos
-        if 0 <= depth < len(hashes) and hashes[len(hashes) - 1 - depth] == rev_hash:
-            return [format_rev(leaf_pos, hashes[-1])]
-        return []
+        return [] if _depth_in_chain(chain, rev) is None else [format_rev(chain[0], chain[1][-1])]
     return latest(from_json(data), rev)
