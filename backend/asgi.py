@@ -9,12 +9,16 @@ import json
 import os
 from typing import Any
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
-django_application = get_asgi_application()
+django.setup(set_prefix=False)  # what get_asgi_application() does before making its handler
 
 from django.conf import settings  # noqa: E402  (after Django is set up)
+
+from backend.common.handlers import DoorstepASGIHandler  # noqa: E402
+
+django_application = DoorstepASGIHandler()
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:

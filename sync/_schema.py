@@ -20,7 +20,7 @@ import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -71,8 +71,9 @@ class DocSchema:
     #: the authority and words every error.
     fast_validator: Any = field(default=None, repr=False, compare=False)
 
-    @property
+    @cached_property
     def clear_fields(self) -> frozenset[str]:
+        # Worked out once per schema: every split and join (every body sealed or opened) asks.
         return frozenset(name for name, rule in self.rules.items() if rule.clear)
 
     @property

@@ -17,11 +17,16 @@ def manages_team(user: Any, team_id: int) -> bool:
 
 
 def can_read_case(user: Any, case: Case) -> bool:
+    return can_read(user, case_id=case.id, team_id=case.team_id)
+
+
+def can_read(user: Any, *, case_id: str, team_id: int) -> bool:
+    """``can_read_case`` for the case ``case_id`` of team ``team_id`` (no ``Case`` needed)."""
     if user.role == Role.ADMIN:
         return True
     if user.role == Role.SUPERVISOR:
-        return manages_team(user, case.team_id)
-    return is_allocated(user, case.id)
+        return manages_team(user, team_id)
+    return is_allocated(user, case_id)
 
 
 def case_permissions(user: Any, case: Case, doc_type: str) -> tuple[bool, bool]:

@@ -1,12 +1,16 @@
-"""Reads of stored revisions."""
+"""Reads of stored documents and revisions."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from django.db import connection
 
-from .models import Revision
+from backend.cases.models import Case
+from backend.common import rows
+
+from .models import Document, Revision
 
 
 def revisions_by_pair(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Revision]:
@@ -31,3 +35,53 @@ def revisions_by_pair(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str],
         for revision in Revision.objects.raw(sql, params):
             found[(revision.document_id, revision.rev)] = revision
     return found
+
+
+_DOCUMENT = Document._meta.db_table
+_REVISION = Revision._meta.db_table
+
+
+def winning_bodies(*, doc_ids: Iterable[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """``{document id: (winning rev, its stored body)}`` for the documents of ``doc_ids``, in one
+    query: each document by primary key, joined to its body on the unique ``(document_id, rev)``
+    index. Ids with no document are absent."""
+    wanted = list(dict.fromkeys(doc_ids))
+    if not wanted:
+        return {}
+    columns = [*rows.fields(Document, "id", "rev"), *rows.fields(Revision, "body")]
+    sql = (
+        f"SELECT d.id, d.rev, r.body FROM {_DOCUMENT} d "
+        f"JOIN {_REVISION} r ON r.document_id = d.id AND r.rev = d.rev "
+        f"WHERE d.id IN ({rows.placeholders(len(wanted))})"
+    )
+    return {doc_id: (rev, body) for doc_id, rev, body in rows.fetch_rows(sql, wanted, columns)}
+
+
+class DocumentForRead(NamedTuple):
+    """A document as a read needs it: its row, its case's team and its winning body."""
+
+    id: str
+    case_id: str
+    doc_type: str
+    rev: str
+    deleted: bool
+    tree: Any
+    meta: dict[str, Any]
+    schema_version: int
+    team_id: int
+    body: dict[str, Any] | None  # None only if the winning revision's row is missing
+
+
+def document_for_read(doc_id: str) -> DocumentForRead | None:
+    """The document ``doc_id`` with its case's team and winning body, in one query; None if
+    there is no such document."""
+    document = rows.fields(Document, *DocumentForRead._fields[:8])
+    columns = [*document, *rows.fields(Case, "team"), *rows.fields(Revision, "body")]
+    sql = (
+        f"SELECT {rows.select_list('d', document)}, c.team_id, r.body FROM {_DOCUMENT} d "
+        f"JOIN {Case._meta.db_table} c ON c.id = d.case_id "
+        f"LEFT JOIN {_REVISION} r ON r.document_id = d.id AND r.rev = d.rev "
+        "WHERE d.id = %s"
+    )
+    found = rows.fetch_rows(sql, [doc_id], columns)
+    return DocumentForRead(*found[0]) if found else None

@@ -34,7 +34,8 @@ from sync import InvalidDocument, revtree
 from . import projections
 from .codec import open_body, schema_for, seal
 from .models import Document, Revision
-from .permissions import can_read_case, case_permissions
+from .permissions import can_read, case_permissions
+from .selectors import DocumentForRead, document_for_read
 from .sequence import next_seq
 
 #: Fields only the server sets through REST (workflow, authorship); clients may echo them back.
@@ -95,10 +96,10 @@ def view_from(document: Document, content: dict[str, Any]) -> DocumentView:
     )
 
 
-def view_of(document: Document, body: dict[str, Any] | None = None) -> DocumentView:
+def view_of(document: Document | DocumentForRead, body: dict[str, Any] | None = None) -> DocumentView:
     """Decrypt ``document``'s winning revision (``body`` if the caller already has it)."""
     if body is None:
-        body = Revision.objects.values_list("body", flat=True).get(document=document, rev=document.rev)
+        body = Revision.objects.values_list("body", flat=True).get(document_id=document.id, rev=document.rev)
     content = (
         {}
         if document.deleted
@@ -507,10 +508,10 @@ def document_read(*, actor: Actor, doc_id: str, doc_type: str | None = None) -> 
     Deliberately not one transaction: the read takes no lock, and the audit event is a single
     short insert (on SQLite a transaction here would hold the database write lock for the read).
     """
-    document = Document.objects.select_related("case").filter(pk=doc_id).first()
+    document = document_for_read(doc_id)
     if document is None or (doc_type is not None and document.doc_type != doc_type):
         raise NotFound(doc_type or "document")
-    if not can_read_case(actor.user, document.case):
+    if not can_read(actor.user, case_id=document.case_id, team_id=document.team_id):
         raise OutOfScope(
             doc_type or "document",
             object_type=document.doc_type,
@@ -519,7 +520,7 @@ def document_read(*, actor: Actor, doc_id: str, doc_type: str | None = None) -> 
         )
     if document.deleted:
         raise NotFound(doc_type or "document")
-    view = view_of(document)
+    view = view_of(document, document.body)
     audit_record(
         actor=actor,
         action=AuditAction.READ,

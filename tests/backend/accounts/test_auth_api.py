@@ -107,3 +107,36 @@ def test_login_rejects_unknown_fields_and_bad_json(db):
     response = APIClient().post("/api/auth/token/", data="{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.json()["code"] == "malformed_json"
+
+
+def test_token_lookup_loads_what_the_orm_loads(practitioner):
+    """``token_by_hash`` reads token, user and device in one hand-written query; what it
+    builds must be what ``select_related`` builds, field by field, for both kinds of token."""
+    import base64
+
+    from backend.accounts.authentication import token_by_hash
+    from backend.accounts.devices import device_enrol
+    from backend.accounts.models import Device, User
+    from backend.accounts.services import token_issue
+    from sync import generate_device_keypair
+    from tests.conftest import actor
+
+    _, public = generate_device_keypair()
+    device_enrol(actor=actor(practitioner), name="Tablet", public_key=base64.b64encode(public).decode())
+    user_token = token_issue(user=practitioner)[1]
+    stored = list(AuthToken.objects.filter(user=practitioner))
+    assert {t.device_id is None for t in stored} == {True, False}
+    for orm in AuthToken.objects.select_related("user", "device").filter(pk__in=[t.pk for t in stored]):
+        loaded = token_by_hash(orm.key_hash)
+        assert loaded is not None and not loaded._state.adding
+        for model, mine, theirs in (
+            (AuthToken, loaded, orm),
+            (User, loaded.user, orm.user),
+            (Device, loaded.device, orm.device),
+        ):
+            if theirs is None:
+                assert mine is None
+                continue
+            for field in model._meta.concrete_fields:
+                assert getattr(mine, field.attname) == getattr(theirs, field.attname), field.attname
+    assert token_by_hash(user_token.key_hash[::-1]) is None

@@ -159,3 +159,59 @@ def test_filters_and_pagination(api, supervisor, case_id, case_content):
     assert api(supervisor).get("/api/cases/?case_type=child_protection").json()["count"] == 0
     bad = api(supervisor).get("/api/cases/?case_type=nonsense")
     assert bad.status_code == 400 and bad.json()["field"] == "case_type"
+
+
+def test_list_shows_each_case_as_its_detail_and_allocations_endpoints_do(api, supervisor, colleague, case_id):
+    client = api(supervisor)
+    client.post(
+        f"/api/cases/{case_id}/allocations/", {"user": colleague.pk, "role": "co_worker"}, format="json"
+    )
+    (listed,) = client.get("/api/cases/").json()["results"]
+    detail = client.get(f"/api/cases/{case_id}/").json()
+    assert listed["allocations"] == client.get(f"/api/cases/{case_id}/allocations/").json()
+    assert [a["username"] for a in listed["allocations"]] == ["amy.worker", "ben.worker"]  # oldest first
+    assert listed["family_name"] == detail["content"]["family_name"] == "Okafor family"
+    for name in ("rev", "case_number", "case_type", "status", "team", "visit_frequency_days", "allocations"):
+        assert listed[name] == detail[name], name
+    for name in ("last_visit_on", "next_visit_due", "overdue"):
+        assert listed[name] == detail[name], name
+
+
+def test_list_counts_without_count_query_unless_the_first_page_is_full(
+    api, supervisor, case_id, case_content
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from backend.cases.services import case_create
+    from tests.conftest import actor
+
+    case_create(actor=actor(supervisor), team=supervisor.managed_teams.get(), content=case_content)
+    client = api(supervisor)
+
+    def counts(path: str) -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as queries:
+            body = client.get(path).json()
+        return body["count"], sum("COUNT(" in q["sql"].upper() for q in queries.captured_queries)
+
+    assert counts("/api/cases/") == (2, 0)  # room to spare: the page is the whole list
+    assert counts("/api/cases/?page_size=2") == (2, 1)  # a full page may have more after it
+    assert counts("/api/cases/?page_size=1") == (2, 1)
+    assert counts("/api/cases/?page_size=1&page=2") == (2, 1)
+    assert client.get("/api/cases/?page=3").status_code == 404
+
+
+def test_list_filters_by_allocation_and_overdue(
+    api, supervisor, practitioner, colleague, case_id, case_content
+):
+    from backend.cases.services import case_create
+    from tests.conftest import actor
+
+    other = case_create(actor=actor(supervisor), team=supervisor.managed_teams.get(), content=case_content)
+    client = api(supervisor)
+    mine = client.get(f"/api/cases/?allocated_to={practitioner.pk}").json()
+    assert [c["id"] for c in mine["results"]] == [case_id]
+    assert client.get(f"/api/cases/?allocated_to={colleague.pk}").json()["count"] == 0
+    # Just opened, with 20 working days to the first visit: neither case is overdue yet.
+    assert {c["id"] for c in client.get("/api/cases/?overdue=false").json()["results"]} == {case_id, other.id}
+    assert client.get("/api/cases/?overdue=true").json()["count"] == 0
