@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
 from django.db import connection
@@ -13,24 +13,28 @@ from backend.common import rows
 from .models import Document, Revision
 
 
-def revisions_by_pair(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Revision]:
-    """Stored revisions for exact ``(document id, rev)`` pairs, one indexed lookup each.
+def pair_chunks(pairs: Iterable[tuple[str, str]], *, size: int = 500) -> Iterator[tuple[str, list[str]]]:
+    """``(CTE, params)`` per chunk of distinct ``(document id, rev)`` pairs: ``WITH wanted(…) AS
+    (VALUES …)`` to join on the unique ``(document_id, rev)`` index.
 
     ``document_id IN (…) AND rev IN (…)`` makes PostgreSQL scan far more of the (large)
-    revision table than the pairs asked for; joining a VALUES list on the unique
-    ``(document_id, rev)`` index does not.
+    revision table than the pairs asked for; joining a VALUES list on that index does not.
     """
     wanted = list(dict.fromkeys(pairs))
+    cast = "CAST(%s AS TEXT)" if connection.vendor == "postgresql" else "%s"
+    for start in range(0, len(wanted), size):
+        chunk = wanted[start : start + size]
+        values = ", ".join([f"({cast}, {cast})"] * len(chunk))
+        yield f"WITH wanted(document_id, rev) AS (VALUES {values}) ", [v for pair in chunk for v in pair]
+
+
+def revisions_by_pair(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Revision]:
+    """Stored revisions for exact ``(document id, rev)`` pairs, one indexed lookup each."""
     found: dict[tuple[str, str], Revision] = {}
     table = Revision._meta.db_table
-    cast = "CAST(%s AS TEXT)" if connection.vendor == "postgresql" else "%s"
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        values = ", ".join([f"({cast}, {cast})"] * len(chunk))
-        params = [value for pair in chunk for value in pair]
+    for cte, params in pair_chunks(pairs):
         sql = (
-            f"WITH wanted(document_id, rev) AS (VALUES {values}) "
-            f"SELECT r.* FROM {table} r JOIN wanted w ON r.document_id = w.document_id AND r.rev = w.rev"
+            f"{cte}SELECT r.* FROM {table} r JOIN wanted w ON r.document_id = w.document_id AND r.rev = w.rev"
         )
         for revision in Revision.objects.raw(sql, params):
             found[(revision.document_id, revision.rev)] = revision
