@@ -49,6 +49,7 @@ api = [
     path("cases/<str:case_id>/notes/", records.NoteListCreateApi.as_view(), name="case-notes"),
     path("cases/<str:case_id>/addenda/", records.AddendumListCreateApi.as_view(), name="case-addenda"),
     path("people/<str:doc_id>/", records.PersonDetailApi.as_view(), name="person-detail"),
+    path("people/<str:doc_id>/export/", records.PersonExportApi.as_view(), name="person-export"),
     path("visits/<str:doc_id>/", records.VisitDetailApi.as_view(), name="visit-detail"),
     path("notes/<str:doc_id>/", records.NoteDetailApi.as_view(), name="note-detail"),
     path("addenda/<str:doc_id>/", records.AddendumDetailApi.as_view(), name="addendum-detail"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Any, ClassVar
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
@@ -18,6 +19,7 @@ from backend.common.pagination import Pagination
 from backend.common.serializers import StrictSerializer, content_field_class
 from backend.records.permissions import can_read_case
 
+from .export import person_export
 from .models import Document
 from .services import SERVER_FIELDS, DocumentView, document_create, document_read, document_update
 
@@ -238,3 +240,20 @@ PersonListCreateApi, PersonDetailApi = _document_apis("person", "people")
 VisitListCreateApi, VisitDetailApi = _document_apis("visit", "visits")
 NoteListCreateApi, NoteDetailApi = _document_apis("note", "notes")
 AddendumListCreateApi, AddendumDetailApi = _document_apis("addendum", "addenda")
+
+
+class PersonExportApi(APIView):
+    """Everything held about one person, decrypted, for a subject access request (admins)."""
+
+    @extend_schema(responses=OpenApiTypes.OBJECT, tags=["People"], operation_id="person_export")
+    def get(self, request: Request, doc_id: str) -> Response:
+        export = person_export(actor=actor_of(request), person_id=doc_id)
+        body = {
+            "exported_at": export["exported_at"],
+            "exported_by": export["exported_by"],
+            "person": document_output(export["person"]),
+            "case": document_output(export["case"]),
+            "records": [{**document_output(view), "why": reasons} for view, reasons in export["records"]],
+        }
+        filename = f"doorstep-export-{doc_id.replace(':', '-')}.json"
+        return Response(body, headers={"Content-Disposition": f'attachment; filename="{filename}"'})
