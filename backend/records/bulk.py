@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -26,6 +26,7 @@ from . import projections
 from .models import Document, Revision, VisitRecord
 from .sequence import next_seqs
 from .services import StoredRevision, leaf_rev
+from .trees import set_tree, tree_of
 
 
 @dataclass
@@ -39,6 +40,10 @@ class PendingRevision:
     actor: Actor
     origin: str
     extra: dict[str, Any] = field(default_factory=dict)
+    #: ``(tree, merged tree, outcome)`` when the caller already merged ``path`` into ``tree``
+    #: (``revtree.merge`` with DOORSTEP_REVS_LIMIT): used if ``tree`` is, as an object, the tree
+    #: this revision is stored onto, instead of merging again.
+    merged: tuple[revtree.RevTree, revtree.RevTree, str] | None = None
 
 
 def store_revisions(
@@ -59,8 +64,11 @@ def store_revisions(
         document = documents.get(item.doc_id)
         tree = trees.get(item.doc_id)
         if tree is None:
-            tree = revtree.from_json(document.tree) if document is not None else ()
-        new_tree, outcome = revtree.merge(tree, item.path, revs_limit=settings.DOORSTEP_REVS_LIMIT)
+            tree = tree_of(document) if document is not None else ()
+        if item.merged is not None and item.merged[0] is tree:
+            new_tree, outcome = item.merged[1], item.merged[2]
+        else:
+            new_tree, outcome = revtree.merge(tree, item.path, revs_limit=settings.DOORSTEP_REVS_LIMIT)
         rev = leaf_rev(item.path)
         if document is not None and outcome == "internal_node":
             node = revtree.find_node(tree, rev)
@@ -84,11 +92,15 @@ def store_revisions(
     seqs = next_seqs(len(planned))
     bodies_by_rev: dict[tuple[str, str], dict[str, Any]] = {}
     revisions: list[Revision] = []
+    final_trees: dict[str, revtree.RevTree] = {}
     for (index, item, new_tree, rev, outcome), seq in zip(planned, seqs, strict=True):
         document = documents[item.doc_id]
         assert document is not None
         bodies_by_rev[(item.doc_id, rev)] = item.body
-        winner = revtree.winning_rev(new_tree)
+        # One walk of the tree gives the winner (CouchDB's order, as ``winning_rev``), whether
+        # it is deleted (``is_deleted``) and, for a leaf, its ancestry.
+        ranked = revtree.leaves(new_tree)
+        winner = ranked[0].rev
         if winner == rev:
             document.meta = item.body.get("meta") or {}
         elif winner != document.rev:
@@ -103,10 +115,12 @@ def store_revisions(
             document.meta = stored.get("meta", {})
         document.seq = seq
         document.rev = winner
-        document.deleted = revtree.is_deleted(new_tree)
-        document.tree = revtree.to_json(new_tree)
+        document.deleted = ranked[0].deleted
+        final_trees[item.doc_id] = new_tree
         document.updated_at = now
-        lineage = revtree.ancestry(new_tree, rev)
+        lineage = next((leaf.path for leaf in ranked if leaf.rev == rev), None) or revtree.ancestry(
+            new_tree, rev
+        )
         revisions.append(
             Revision(
                 document_id=item.doc_id,
@@ -124,6 +138,8 @@ def store_revisions(
         )
         results[index] = StoredRevision(document=document, rev=rev, outcome=outcome, seq=seq)
 
+    for doc_id, final in final_trees.items():  # the stored form of each tree once, at the end
+        set_tree(documents[doc_id], final)
     touched = {item.doc_id for _, item, _, _, _ in planned}
     new_docs = [documents[d] for d in touched if is_new[d]]
     old_docs = [documents[d] for d in touched if not is_new[d]]
@@ -206,11 +222,24 @@ def insert_rows(model: type[Model], rows: Sequence[Model]) -> None:
     names = ", ".join(connection.ops.quote_name(f.column) for f in columns)
     row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
     per_statement = max(1, (connection.features.max_query_params or 10_000) // len(columns))
+    prepared: dict[tuple[int, type, Any], Any] = {}
+
+    def prepare(index: int, f: Any, value: Any) -> Any:
+        # Many rows share a value (the clock, the author, the device, the origin): prepare each
+        # distinct scalar once. Other values (JSON objects and lists) are prepared every time.
+        if not isinstance(value, str | int | float | datetime | date | None):
+            return f.get_db_prep_save(value, connection)
+        key = (index, type(value), value)
+        if key not in prepared:
+            prepared[key] = f.get_db_prep_save(value, connection)
+        return prepared[key]
+
+    attnames = [(index, f, f.attname) for index, f in enumerate(columns)]
     with connection.cursor() as cursor:
         for start in range(0, len(rows), per_statement):
             chunk = rows[start : start + per_statement]
             params = [
-                f.get_db_prep_save(getattr(row, f.attname), connection) for row in chunk for f in columns
+                prepare(index, f, getattr(row, attname)) for row in chunk for index, f, attname in attnames
             ]
             cursor.execute(
                 f"INSERT INTO {table} ({names}) VALUES {', '.join([row_sql] * len(chunk))}", params

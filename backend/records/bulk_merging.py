@@ -16,12 +16,14 @@ The rare cases keep the per-document path, which stays the reference:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record_many
@@ -32,8 +34,8 @@ from .bulk import PendingRevision, insert_rows, store_revisions
 from .codec import schema_for, seal
 from .merging import MergePlan, Written, conflict_item, merge_audit_detail, plan_merge, resolve_conflicts
 from .models import Document, Revision
-from .selectors import revisions_by_pair
 from .services import leaf_rev, new_edit_path
+from .trees import tree_of
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,13 @@ class _Merge:
     closed: list[str]
 
 
-def resolve_many(*, written: Sequence[tuple[Document, Written]], actor: Actor, now: datetime) -> None:
+def resolve_many(
+    *,
+    written: Sequence[tuple[Document, Written]],
+    actor: Actor,
+    now: datetime,
+    opened: Mapping[tuple[str, str], dict[str, Any]] | None = None,
+) -> None:
     """Bring every document of ``written`` back to a single live leaf, exactly as calling
     ``resolve_conflicts`` for each would (same merged content, winner, tombstones, review
     items, audit events, counters and projections), in a fixed number of queries for the
@@ -53,13 +61,15 @@ def resolve_many(*, written: Sequence[tuple[Document, Written]], actor: Actor, n
 
     Runs inside the caller's transaction, with the documents locked by the caller; each
     ``Document`` is updated in place. Call it within ``keys.services.current_keys_cached`` so
-    each case's key is looked up once. Raises what ``resolve_conflicts`` raises.
+    each case's key is looked up once. ``opened`` may give revisions' content the caller
+    decrypted already, by ``(document id, rev)`` (the write's own revision, its parent): those
+    are not decrypted again. Raises what ``resolve_conflicts`` raises.
     """
     per_document: list[tuple[Document, Written]] = []
     several: list[tuple[Document, Written, revtree.RevTree, list[revtree.Leaf]]] = []
     seen: set[str] = set()
     for document, write in written:
-        tree = revtree.from_json(document.tree)
+        tree = tree_of(document)
         live = [leaf for leaf in revtree.leaves(tree) if not leaf.deleted]
         if len(live) < 2 or document.id in seen:  # a second mention runs after the first's merge
             per_document.append((document, write))
@@ -73,7 +83,7 @@ def resolve_many(*, written: Sequence[tuple[Document, Written]], actor: Actor, n
             document.id: revtree.common_ancestor(tree, [leaf.rev for leaf in live])
             for document, _, tree, live in several
         }
-        stored = revisions_by_pair(
+        stored = _merge_inputs(
             (document.id, rev)
             for document, _, _, live in several
             if document.id not in signed
@@ -83,7 +93,7 @@ def resolve_many(*, written: Sequence[tuple[Document, Written]], actor: Actor, n
         for document, write, tree, live in several:
             plan = None
             if document.id not in signed:
-                plan = _plan(document, tree, live, bases[document.id], stored)
+                plan = _plan(document, tree, live, bases[document.id], stored, opened or {})
             if plan is None or plan.invalid is not None:
                 per_document.append((document, write))
             else:
@@ -106,12 +116,55 @@ def _visits_with_signed_off_revisions(visit_ids: list[str]) -> set[str]:
     )
 
 
+class _Stored:
+    """What a merge reads of a stored revision, as a plain row; the body (JSON text on SQLite)
+    is decoded only if the merge has to decrypt it."""
+
+    __slots__ = ("_body", "deleted", "device_id", "origin")
+
+    def __init__(self, deleted: Any, body: Any, origin: str, device_id: Any) -> None:
+        self.deleted = bool(deleted)
+        self._body = body
+        self.origin = origin
+        self.device_id = device_id
+
+    @property
+    def body(self) -> Any:
+        if isinstance(self._body, str | bytes):
+            self._body = json.loads(self._body)
+        return self._body
+
+
+def _merge_inputs(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], _Stored]:
+    """The stored revisions of exact ``(document id, rev)`` pairs, as plain rows: the VALUES
+    join on the unique ``(document_id, rev)`` index of ``selectors.revisions_by_pair``, without
+    building model instances."""
+    wanted = list(dict.fromkeys(pairs))
+    found: dict[tuple[str, str], _Stored] = {}
+    table = connection.ops.quote_name(Revision._meta.db_table)
+    cast = "CAST(%s AS TEXT)" if connection.vendor == "postgresql" else "%s"
+    with connection.cursor() as cursor:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            values = ", ".join([f"({cast}, {cast})"] * len(chunk))
+            cursor.execute(
+                f"WITH wanted(document_id, rev) AS (VALUES {values}) "
+                f"SELECT r.document_id, r.rev, r.deleted, r.body, r.origin, r.device_id FROM {table} r "
+                "JOIN wanted w ON r.document_id = w.document_id AND r.rev = w.rev",
+                [value for pair in chunk for value in pair],
+            )
+            for document_id, rev, deleted, body, origin, device_id in cursor.fetchall():
+                found[(document_id, rev)] = _Stored(deleted, body, origin, device_id)
+    return found
+
+
 def _plan(
     document: Document,
     tree: revtree.RevTree,
     live: list[revtree.Leaf],
     base_rev: str | None,
-    stored: dict[tuple[str, str], Revision],
+    stored: dict[tuple[str, str], _Stored],
+    opened: Mapping[tuple[str, str], dict[str, Any]],
 ) -> MergePlan | None:
     """The merge plan, or None when the per-document path must handle this document."""
     revisions = {
@@ -121,8 +174,9 @@ def _plan(
     }
     if any(leaf.rev not in revisions for leaf in live):
         return None
+    contents = {rev: opened[(document.id, rev)] for rev in revisions if (document.id, rev) in opened}
     try:
-        return plan_merge(document, tree, live, revisions)
+        return plan_merge(document, tree, live, revisions, contents)
     except SyncError:
         return None
 
@@ -145,17 +199,23 @@ def _store_merges(
         )
         body["schema"] = schema_for(document.doc_type).version
         path = new_edit_path(parent_rev=plan.winner, tree=tree, body=body, deleted=False)
-        pending.append(_pending(document, case, path, body, actor, deleted=False))
         # Each tombstone's path is made on the tree as the previous write left it (stemming
-        # can shorten a leaf's known ancestry), as ``_write_child`` does one write at a time.
-        after, _ = revtree.merge(tree, path, revs_limit=settings.DOORSTEP_REVS_LIMIT)
+        # can shorten a leaf's known ancestry), as ``_write_child`` does one write at a time;
+        # ``store_revisions`` reuses those merged trees.
+        after, outcome = revtree.merge(tree, path, revs_limit=settings.DOORSTEP_REVS_LIMIT)
+        pending.append(
+            _pending(document, case, path, body, actor, deleted=False, merged=(tree, after, outcome))
+        )
         others = [leaf for leaf in live if leaf.rev != plan.winner]
         closed = []
         for number, leaf in enumerate(others, start=1):
             tombstone = new_edit_path(parent_rev=leaf.rev, tree=after, body={}, deleted=True)
+            merged = None
             if number < len(others):
-                after, _ = revtree.merge(after, tombstone, revs_limit=settings.DOORSTEP_REVS_LIMIT)
-            pending.append(_pending(document, case, tombstone, {}, actor, deleted=True))
+                before = after
+                after, outcome = revtree.merge(before, tombstone, revs_limit=settings.DOORSTEP_REVS_LIMIT)
+                merged = (before, after, outcome)
+            pending.append(_pending(document, case, tombstone, {}, actor, deleted=True, merged=merged))
             closed.append(leaf_rev(tombstone))
         done.append(_Merge(document=document, live=live, plan=plan, merged_rev=leaf_rev(path), closed=closed))
     store_revisions(pending, documents={m.document.id: m.document for m in done}, now=now)
@@ -183,6 +243,7 @@ def _pending(
     actor: Actor,
     *,
     deleted: bool,
+    merged: tuple[revtree.RevTree, revtree.RevTree, str] | None = None,
 ) -> PendingRevision:
     return PendingRevision(
         doc_id=document.id,
@@ -193,6 +254,7 @@ def _pending(
         deleted=deleted,
         actor=actor,
         origin=Revision.Origin.MERGE,
+        merged=merged,
     )
 
 

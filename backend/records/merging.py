@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.utils.dateparse import parse_datetime
 
@@ -33,6 +33,7 @@ from sync import InvalidDocument, MergeOutcome, Side, encrypt_body, merge_many, 
 
 from .codec import open_body, schema_for, seal
 from .models import Document, Revision
+from .trees import tree_of
 
 if TYPE_CHECKING:
     from backend.review.models import ConflictItem
@@ -65,6 +66,31 @@ def _content(document: Document, revision: Revision) -> dict[str, Any]:
     )
 
 
+class MergeInput(Protocol):
+    """What a merge reads of a stored revision (a ``Revision`` or a plain row)."""
+
+    @property
+    def deleted(self) -> bool: ...
+    @property
+    def body(self) -> Any: ...
+    @property
+    def origin(self) -> str: ...
+    @property
+    def device_id(self) -> Any: ...
+
+
+def _opened(
+    document: Document, rev: str, revisions: Mapping[str, MergeInput], opened: Mapping[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The content of revision ``rev``: decrypted already (``opened``, a copy) or now."""
+    content = opened.get(rev)
+    if content is not None:
+        return dict(content)
+    return open_body(
+        doc_id=document.id, doc_type=document.doc_type, case_id=document.case_id, body=revisions[rev].body
+    )
+
+
 def _without(content: dict[str, Any], names: frozenset[str]) -> dict[str, Any]:
     return {k: v for k, v in content.items() if k not in names}
 
@@ -87,7 +113,7 @@ def resolve_conflicts(
     With ``written`` given, a write that leaves one live leaf and does not edit a signed-off
     visit costs nothing more than reading the tree it already has.
     """
-    tree = revtree.from_json(document.tree)
+    tree = tree_of(document)
     leaves = revtree.leaves(tree)
     live = [leaf for leaf in leaves if not leaf.deleted]
     if not live:
@@ -147,7 +173,7 @@ def _write_child(
 ) -> str:
     from .services import new_edit_path, store_revision
 
-    tree = revtree.from_json(document.tree)
+    tree = tree_of(document)
     if content is None:
         body: dict[str, Any] = {}
     else:
@@ -225,7 +251,7 @@ def _protect_signed_off(
         return True
     for leaf in divergent:
         _addendum_from_edit(document, tree, signed_rev, leaf.rev, revisions, actor, now)
-    winner = revtree.winning_rev(revtree.from_json(document.tree))
+    winner = revtree.winning_rev(tree_of(document))
     restored = _write_child(
         document, parent=winner, content=signed, actor=actor, origin=Revision.Origin.MERGE, now=now
     )
@@ -322,16 +348,22 @@ class MergePlan:
 
 
 def plan_merge(
-    document: Document, tree: revtree.RevTree, live: list[revtree.Leaf], revisions: Mapping[str, Revision]
+    document: Document,
+    tree: revtree.RevTree,
+    live: list[revtree.Leaf],
+    revisions: Mapping[str, MergeInput],
+    opened: Mapping[str, dict[str, Any]] | None = None,
 ) -> MergePlan:
     """Merge the ``live`` leaves of ``document`` with the schema's rules against their common
-    ancestor. ``revisions`` must hold every live leaf and, when stored, the ancestor. Raises
-    ``DecryptionError`` for a body that does not open and ``InvalidDocument`` for a value the
-    rules cannot handle."""
+    ancestor. ``revisions`` must hold every live leaf and, when stored, the ancestor;
+    ``opened`` may give the decrypted content of some of them (by rev), which is then not
+    decrypted again. Raises ``DecryptionError`` for a body that does not open and
+    ``InvalidDocument`` for a value the rules cannot handle."""
     schema = schema_for(document.doc_type)
+    opened = opened or {}
     base_rev = revtree.common_ancestor(tree, [leaf.rev for leaf in live])
     base = (
-        _content(document, revisions[base_rev])
+        _opened(document, base_rev, revisions, opened)
         if base_rev and base_rev in revisions and not revisions[base_rev].deleted
         else None
     )
@@ -339,7 +371,7 @@ def plan_merge(
     merge_revs: set[str] = set()
     for leaf in live:
         revision = revisions[leaf.rev]
-        content = _content(document, revision)
+        content = _opened(document, leaf.rev, revisions, opened)
         is_merge = revision.origin == Revision.Origin.MERGE
         if is_merge:
             # A server merge's values for pending fields are placeholders (the safe value), not
@@ -578,7 +610,7 @@ def _whole_document_conflict(
         placeholder_revs=placeholder_revs,
     )
     if not flagged_already and "decisions_pending" in schema_for(document.doc_type).rules:
-        winner = revtree.winning_rev(revtree.from_json(document.tree))
+        winner = revtree.winning_rev(tree_of(document))
         content = _content(document, Revision.objects.get(document=document, rev=winner))
         content["decisions_pending"] = sorted({*(content.get("decisions_pending") or []), "(document)"})
         _write_child(
@@ -596,7 +628,7 @@ def _whole_document_conflict(
 
 def close_other_leaves_after_decision(*, document: Document, actor: Actor, now: datetime) -> None:
     """After a supervisor chose a whole document, tombstone the leaves that lost."""
-    tree = revtree.from_json(document.tree)
+    tree = tree_of(document)
     live = [leaf for leaf in revtree.leaves(tree) if not leaf.deleted]
     winner = revtree.winning_rev(tree)
     _close_other_leaves(document, winner, live, actor, now)

@@ -29,12 +29,13 @@ from backend.records.bulk_merging import resolve_many
 from backend.records.codec import open_body, schema_for
 from backend.records.merging import Written
 from backend.records.models import Document, Revision
-from backend.records.selectors import revisions_by_pair
-from backend.records.services import new_edit_path
+from backend.records.services import leaf_rev, new_edit_path
+from backend.records.trees import tree_of
 from backend.records.workflow import WorkflowRefused, check_replicated_transition
 from sync import DecryptionError, InvalidDocument, InvalidRevision, SyncError, field_names, parse_kid, revtree
 
 from .auth import SyncCaller
+from .stored import RevisionRow, revision_rows_by_pair
 
 ALLOWED_FIELDS = frozenset(
     {"_id", "_rev", "_revisions", "_deleted", "type", "case_id", "schema", "meta", "enc"}
@@ -100,7 +101,7 @@ class Batch:
     documents: dict[str, Document | None]
     cases: dict[str, Case]
     key_versions: dict[str, set[int]]
-    parents: dict[tuple[str, str], Revision] = field(default_factory=dict)
+    parents: dict[tuple[str, str], RevisionRow] = field(default_factory=dict)
 
     @classmethod
     def load(
@@ -130,6 +131,22 @@ class Batch:
         return batch
 
     hidden: set[str] = field(default_factory=set)
+    #: ``(path, parent rev)`` of each replicated document (new_edits=false) whose ``_revisions``
+    #: parsed, by id: worked out once for ``_parent_wanted`` and ``_check``.
+    replicated_paths: dict[str, tuple[revtree.RevPath, str | None]] = field(default_factory=dict)
+
+    def replicated_path(self, doc: dict[str, Any], doc_id: str) -> tuple[revtree.RevPath, str | None]:
+        """The path a replicated document carries and its parent: its newest ancestor that the
+        stored tree knows (None for a new document or an unrelated history). Raises what
+        ``revtree.path_from_doc`` raises."""
+        found = self.replicated_paths.get(doc_id)
+        if found is None:
+            document = self.documents.get(doc_id)
+            tree = tree_of(document) if document is not None else ()
+            path = revtree.path_from_doc(doc)
+            parent = next((r for r in path_ancestors(path) if revtree.contains(tree, r)), None)
+            found = self.replicated_paths[doc_id] = (path, parent)
+        return found
 
     def may_write(self, case_id: str, doc_type: str) -> bool:
         """The subset already encodes allocation / team management; cases themselves are the
@@ -141,7 +158,7 @@ class Batch:
     def load_parents(self, wanted: list[tuple[str, str]]) -> None:
         if not wanted:
             return
-        self.parents.update(revisions_by_pair(wanted))
+        self.parents.update(revision_rows_by_pair(wanted))
 
     def parent_content(self, document: Document | None, parent_rev: str | None) -> dict[str, Any] | None:
         if document is None or parent_rev is None:
@@ -199,6 +216,9 @@ class Checked:
 
     pending: PendingRevision
     parent_signed_off: bool
+    #: Content decrypted by the checks, by rev (the new revision, its parent): the merge that
+    #: may follow need not decrypt them again.
+    opened: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _check(batch: Batch, doc: dict[str, Any], doc_id: str, doc_type: str, new_edits: bool) -> Checked:
@@ -228,7 +248,7 @@ def _check(batch: Batch, doc: dict[str, Any], doc_id: str, doc_type: str, new_ed
     if document is None and doc_type == "case":
         raise DocRefused("forbidden", "cases are opened through the API, not by replication")
 
-    tree = revtree.from_json(document.tree) if document is not None else ()
+    tree = tree_of(document) if document is not None else ()
     # Conflicts first, as CouchDB does: a stale edit is a 409 whatever its content.
     parent_rev: str | None
     path: revtree.RevPath | None = None
@@ -246,8 +266,7 @@ def _check(batch: Batch, doc: dict[str, Any], doc_id: str, doc_type: str, new_ed
     else:
         if "_rev" not in doc:
             raise DocRefused("bad_request", "_rev is required when new_edits is false")
-        path = revtree.path_from_doc(doc)
-        parent_rev = next((r for r in path_ancestors(path) if revtree.contains(tree, r)), None)
+        path, parent_rev = batch.replicated_path(doc, doc_id)
 
     body: dict[str, Any]
     content: dict[str, Any] | None = None
@@ -273,6 +292,11 @@ def _check(batch: Batch, doc: dict[str, Any], doc_id: str, doc_type: str, new_ed
     if doc_id in batch.hidden:
         # Only reachable with a valid body for one's own case under someone else's ULID.
         raise DocRefused("forbidden", "this id cannot be used")
+    opened: dict[str, dict[str, Any]] = {}
+    if parent_content is not None and parent_rev is not None:
+        opened[parent_rev] = parent_content
+    if content is not None:
+        opened[leaf_rev(path)] = content
     return Checked(
         pending=PendingRevision(
             doc_id=doc_id,
@@ -285,6 +309,7 @@ def _check(batch: Batch, doc: dict[str, Any], doc_id: str, doc_type: str, new_ed
             origin=Revision.Origin.SYNC,
         ),
         parent_signed_off=(parent_content or {}).get("status") == "signed_off",
+        opened=opened,
     )
 
 
@@ -293,15 +318,13 @@ def _parent_wanted(batch: Batch, doc: dict[str, Any], doc_id: str, new_edits: bo
     document = batch.documents.get(doc_id)
     if document is None:
         return None
-    tree = revtree.from_json(document.tree)
+    if new_edits:
+        parent = doc.get("_rev")
+        return parent if isinstance(parent, str) else document.rev
     try:
-        if new_edits:
-            parent = doc.get("_rev")
-            return parent if isinstance(parent, str) else document.rev
-        path = revtree.path_from_doc(doc)
+        return batch.replicated_path(doc, doc_id)[1]
     except (InvalidRevision, InvalidDocument):
         return None
-    return next((r for r in path_ancestors(path) if revtree.contains(tree, r)), None)
 
 
 def replicated_writes(
@@ -421,6 +444,12 @@ def _write_round(
             ],
             actor=caller.actor,
             now=now,
+            opened={
+                (checked.pending.doc_id, rev): content
+                for (_, checked), outcome in zip(accepted, stored, strict=True)
+                if outcome.seq is not None
+                for rev, content in checked.opened.items()
+            },
         )
 
 

@@ -36,13 +36,14 @@ OBSERVATIONS = "Kitchen was clean.\n\nAmy showed me her room.\n\nMum was tired b
 CLOCK_FIELDS = frozenset({"created_at", "updated_at"})
 
 
-def per_document(*, written: Any, actor: Any, now: Any) -> None:
-    """The per-document path, as replicated writes ran it before batch merging."""
+def per_document(*, written: Any, actor: Any, now: Any, opened: Any = None) -> None:
+    """The per-document path, as replicated writes ran it before batch merging (decrypting
+    every body itself)."""
     for document, write in written:
         resolve_conflicts(document=document, actor=actor, now=now, written=write)
 
 
-def no_merging(*, written: Any, actor: Any, now: Any) -> None:
+def no_merging(*, written: Any, actor: Any, now: Any, opened: Any = None) -> None:
     """Leaves concurrent leaves as they are (to build a document with several live leaves)."""
 
 
@@ -323,3 +324,23 @@ def test_merging_a_round_takes_the_same_statements_whatever_its_size(
         assert ConflictItem.objects.filter(document_id__in=[d["_id"] for d in round_]).count() == count
         statements.append(len(queries.captured_queries))
     assert statements[0] == statements[1]
+
+
+def test_merging_a_round_decrypts_only_what_the_checks_did_not(
+    monkeypatch, practitioner, colleague, cases, visit_content
+):
+    """The checks decrypted each pushed revision and its parent (the merge base here): the
+    merge opens only the other device's leaf."""
+    from backend.records import merging
+
+    b, round_ = _conflicting_round(practitioner, colleague, cases, visit_content, 4)
+    opened: list[str] = []
+
+    def counting_open_body(**kwargs: Any) -> dict[str, Any]:
+        opened.append(kwargs["doc_id"])
+        return open_body(**kwargs)
+
+    monkeypatch.setattr(merging, "open_body", counting_open_body)
+    assert b.push(round_) == []
+    assert sorted(opened) == sorted(d["_id"] for d in round_)
+    assert ConflictItem.objects.filter(document_id__in=[d["_id"] for d in round_]).count() == 4
