@@ -65,6 +65,16 @@ def current_keys_cached() -> Iterator[None]:
         _current_cache.reset(token)
 
 
+def remember_current_keys(current: dict[str, tuple[str, str]]) -> None:
+    """Inside ``current_keys_cached``: record ``{case_id: (kid, wrapped key)}`` as each case's
+    current key, read by the caller in the same transaction (no-op outside such a block)."""
+    cache = _current_cache.get()
+    if cache is None:
+        return
+    for case_id, (kid, wrapped) in current.items():
+        cache[case_id] = (kid, case_key_by_kid(kid=kid, wrapped=wrapped))
+
+
 def case_key_current(*, case_id: str) -> tuple[str, bytes]:
     """The kid and key new bodies of ``case_id`` are encrypted with."""
     cache = _current_cache.get()

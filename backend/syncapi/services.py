@@ -23,7 +23,7 @@ from backend.audit.services import audit_record_many
 from backend.cases.models import Case
 from backend.common.ids import doc_type_of
 from backend.keys.models import CaseKey
-from backend.keys.services import current_keys_cached
+from backend.keys.services import current_keys_cached, remember_current_keys
 from backend.records.bulk import PendingRevision, store_revisions
 from backend.records.bulk_merging import resolve_many
 from backend.records.codec import open_body, schema_for
@@ -32,7 +32,16 @@ from backend.records.models import Document, Revision
 from backend.records.services import leaf_rev, new_edit_path
 from backend.records.trees import tree_of
 from backend.records.workflow import WorkflowRefused, check_replicated_transition
-from sync import DecryptionError, InvalidDocument, InvalidRevision, SyncError, field_names, parse_kid, revtree
+from sync import (
+    DecryptionError,
+    InvalidDocument,
+    InvalidRevision,
+    SyncError,
+    field_names,
+    kid_for,
+    parse_kid,
+    revtree,
+)
 
 from .auth import SyncCaller
 from .stored import RevisionRow, revision_rows_by_pair
@@ -122,10 +131,15 @@ class Batch:
         }
         cases = {c.id: c for c in Case.objects.filter(pk__in=case_ids)}
         key_versions: dict[str, set[int]] = {}
-        for case_id, version in CaseKey.objects.filter(case_id__in=case_ids).values_list(
-            "case_id", "version"
+        latest: dict[str, tuple[int, str]] = {}
+        for case_id, version, wrapped in CaseKey.objects.filter(case_id__in=case_ids).values_list(
+            "case_id", "version", "wrapped"
         ):
             key_versions.setdefault(case_id, set()).add(version)
+            if case_id not in latest or version > latest[case_id][0]:
+                latest[case_id] = (version, wrapped)
+        # Merged bodies are sealed under each case's current key: known now, no query per case.
+        remember_current_keys({case_id: (kid_for(case_id, v), w) for case_id, (v, w) in latest.items()})
         batch = cls(caller=caller, access=access, documents=documents, cases=cases, key_versions=key_versions)
         batch.hidden = {doc_id for doc_id in ids if doc_id in found and documents[doc_id] is None}
         return batch
