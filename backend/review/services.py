@@ -181,15 +181,16 @@ def conflict_decide(
     """A supervisor decides an undecided field: one of the candidates (``choice``) or a value of
     their own. Writes a new revision with the supervisor as author and clears the flag."""
     now = now or timezone.now()
-    item = (
-        ConflictItem.objects.select_for_update()
-        .select_related("document__case")
-        .filter(pk=conflict_id)
-        .first()
-    )
+    # The document's row first, then the item's (only its own row): the order a replicated
+    # write that merges takes them, so a decision and a sync of the same document queue
+    # instead of deadlocking.
+    doc_id = ConflictItem.objects.filter(pk=conflict_id).values_list("document_id", flat=True).first()
+    if doc_id is None:
+        raise NotFound("conflict")
+    document = lock_document(doc_id)
+    item = ConflictItem.objects.select_for_update(of=("self",)).filter(pk=conflict_id).first()
     if item is None:
         raise NotFound("conflict")
-    document = lock_document(item.document_id)
     if not can_read_case(actor.user, document.case):
         raise OutOfScope(
             "conflict", object_type="conflict", object_id=str(conflict_id), case_id=document.case_id

@@ -76,3 +76,41 @@ def test_allocation_end_does_not_wait_for_a_document_writer_of_the_same_case(
     assert "error" not in written, written.get("error")
     assert Allocation.objects.get(pk=allocation.pk).ended_seq is not None
     assert written["value"] > Allocation.objects.get(pk=allocation.pk).ended_seq
+
+
+def test_a_conflict_decision_and_a_merging_sync_of_the_same_document_queue(
+    api: Any, practitioner: Any, colleague: Any, supervisor: Any, case_id: str, visit_content: dict[str, Any]
+) -> None:
+    """A replicated write that merges locks the document, then its open review item; a
+    decision must take them in the same order, or the two deadlock."""
+    from backend.review.models import ConflictItem
+    from backend.review.services import conflict_decide
+    from tests.backend.review.test_review_api import _conflicting_edits
+
+    visit = api(practitioner).post(f"/api/cases/{case_id}/visits/", {"content": visit_content}, format="json")
+    visit_id = visit.json()["id"]
+    _conflicting_edits(practitioner, colleague, supervisor, case_id, visit_id)
+    item = ConflictItem.objects.get(document_id=visit_id, decided_at__isnull=True)
+    locked = threading.Event()
+    release = threading.Event()
+
+    def merging_sync() -> str:
+        with transaction.atomic():
+            lock_document(visit_id)  # as Batch.load locks the pushed documents
+            locked.set()
+            release.wait(20)
+            found = ConflictItem.objects.select_for_update(of=("self",)).filter(pk=item.pk).first()
+            return found.field if found else ""  # then the open item, as merging updates it
+
+    syncing, synced = _run_in_thread(merging_sync)
+    assert locked.wait(10)
+    deciding, decided = _run_in_thread(
+        lambda: conflict_decide(actor=actor(supervisor), conflict_id=item.pk, choice=0)
+    )
+    deciding.join(1.5)  # the decision now waits for the document
+    release.set()
+    syncing.join(20)
+    deciding.join(20)
+    assert "error" not in synced, synced.get("error")
+    assert "error" not in decided, decided.get("error")
+    assert ConflictItem.objects.get(pk=item.pk).decided_at is not None
