@@ -86,8 +86,11 @@ export async function waitSyncIdle(page, { since = null, timeout = 60_000 } = {}
 
 /** Press the header's Sync button and wait for that sync to finish. */
 export async function syncNow(page, { timeout = 60_000 } = {}) {
-  const before = await syncState(page);
+  // Let a sync already running (the app syncs on its own, e.g. on load) finish first, and only
+  // then note where things stand: otherwise that earlier sync's finish, which may have pulled
+  // before the change the caller just made on the server, would pass for this one.
   await page.waitForFunction(() => document.getElementById("sync-status")?.dataset.status !== "syncing", null, { timeout });
+  const before = await syncState(page);
   await page.getByRole("button", { name: "Sync now" }).first().click();
   return waitSyncIdle(page, { since: before?.syncedAt ?? "", timeout });
 }
