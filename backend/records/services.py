@@ -80,7 +80,7 @@ def _iso(now: datetime) -> str:
     return now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def view_from(document: Document, content: dict[str, Any]) -> DocumentView:
+def view_from(document: Document | DocumentForRead, content: dict[str, Any]) -> DocumentView:
     """The view of a document whose winning content the caller already holds in clear."""
     tree = revtree.from_json(document.tree)
     return DocumentView(
@@ -105,18 +105,7 @@ def view_of(document: Document | DocumentForRead, body: dict[str, Any] | None = 
         if document.deleted
         else open_body(doc_id=document.id, doc_type=document.doc_type, case_id=document.case_id, body=body)
     )
-    tree = revtree.from_json(document.tree)
-    return DocumentView(
-        id=document.id,
-        rev=document.rev,
-        doc_type=document.doc_type,
-        case_id=document.case_id,
-        schema=document.schema_version,
-        deleted=document.deleted,
-        content=content,
-        conflicts=tuple(revtree.conflicts(tree)),
-        decisions_pending=tuple(document.meta.get("decisions_pending") or ()),
-    )
+    return view_from(document, content)
 
 
 # --- the one path every revision takes -------------------------------------------------------
