@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from backend.accounts.models import Role
 from backend.common.pagination import Pagination
 from backend.common.serializers import StrictSerializer, id_field
+from backend.common.spreadsheet import spreadsheet_row
 
 from .models import AuditAction, AuditEvent
 
@@ -130,24 +131,21 @@ class AuditExportApi(APIView):
         writer.writerow(self.COLUMNS)
         for event in audit_events(filters.validated_data).iterator(chunk_size=2000):
             writer.writerow(
-                [
-                    event.id,
-                    event.at.isoformat(),
-                    _csv_safe(event.actor_username),
-                    event.device_id or "",
-                    event.action,
-                    event.object_type,
-                    event.object_id,
-                    event.case_id,
-                    _csv_safe(str(event.detail)),
-                    event.ip or "",
-                ]
+                spreadsheet_row(
+                    [
+                        event.id,
+                        event.at.isoformat(),
+                        event.actor_username,
+                        event.device_id,
+                        event.action,
+                        event.object_type,
+                        event.object_id,
+                        event.case_id,
+                        event.detail,
+                        event.ip,
+                    ]
+                )
             )
         response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="doorstep-audit.csv"'
         return response
-
-
-def _csv_safe(value: str) -> str:
-    # Spreadsheet formula injection: a cell starting with = + - @ runs as a formula in Excel.
-    return "'" + value if value[:1] in {"=", "+", "-", "@"} else value
