@@ -122,6 +122,13 @@ def error_body(code: ErrorCode, message: str, field: str | None = None, **extra:
     return body
 
 
+#: DRF messages that repeat the submitted value, by DRF error code, and what is said instead.
+_VALUE_FREE_MESSAGES = {
+    "invalid_choice": "is not one of the allowed values",
+    "does_not_exist": "names nothing that exists",
+}
+
+
 def _from_validation_detail(detail: Any) -> tuple[ErrorCode, str, str | None]:
     """Flatten DRF's nested ValidationError detail into the first field and message."""
     path: list[str] = []
@@ -139,6 +146,8 @@ def _from_validation_detail(detail: Any) -> tuple[ErrorCode, str, str | None]:
     message = str(node)
     code = ErrorCode.INVALID_FIELD
     err_code = getattr(node, "code", None)
+    if err_code in _VALUE_FREE_MESSAGES:
+        message = f"{field or 'value'} {_VALUE_FREE_MESSAGES[err_code]}"
     if err_code == "unknown_field":
         code = ErrorCode.UNKNOWN_FIELD
     elif err_code == "required":

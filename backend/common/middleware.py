@@ -1,7 +1,10 @@
-"""Refuse oversize request bodies with 413 before anything reads them."""
+"""Refuse, before any view runs, request bodies over the size limit and URLs, query strings or
+credentials carrying text no database may store (``safe_input``)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,9 +13,28 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from .safe_input import text_problem
 
-class BodySizeLimitMiddleware:
-    """413 for bodies over the REST or replication limit (CouchDB-style body under /sync/).
+
+def refusal(
+    request: HttpRequest, status: int, *, couch_error: str, rest_code: str, message: str
+) -> HttpResponse:
+    """A refusal in the endpoint's own format: CouchDB ``{"error", "reason"}`` under /sync/,
+    the REST error body ``{"code", "message"}`` elsewhere."""
+    if request.path.startswith("/sync/"):
+        body = {"error": couch_error, "reason": message}
+        realm = 'Basic realm="doorstep"'
+    else:
+        body = {"code": rest_code, "message": message}
+        realm = 'Token realm="doorstep"'
+    response = HttpResponse(json.dumps(body), status=status, content_type="application/json")
+    if status == 401:
+        response["WWW-Authenticate"] = realm
+    return response
+
+
+class _RefusingMiddleware:
+    """Answers ``_refusal(request)`` when it is not None, else passes the request on.
 
     Sync- and async-capable, so under ASGI it costs no thread hop.
     """
@@ -26,15 +48,23 @@ class BodySizeLimitMiddleware:
             markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
-        refusal = self._refusal(request)
+        refused = self._refusal(request)
         if iscoroutinefunction(self):
-            return self._acall(request, refusal)
-        return refusal or self.get_response(request)
+            return self._acall(request, refused)
+        return refused or self.get_response(request)
 
-    async def _acall(self, request: HttpRequest, refusal: HttpResponse | None) -> HttpResponse:
-        if refusal is not None:
-            return refusal
+    async def _acall(self, request: HttpRequest, refused: HttpResponse | None) -> HttpResponse:
+        if refused is not None:
+            return refused
         return await self.get_response(request)
+
+    @staticmethod
+    def _refusal(request: HttpRequest) -> HttpResponse | None:
+        raise NotImplementedError
+
+
+class BodySizeLimitMiddleware(_RefusingMiddleware):
+    """413 for bodies over the REST or replication limit (CouchDB-style body under /sync/)."""
 
     @staticmethod
     def _refusal(request: HttpRequest) -> HttpResponse | None:
@@ -46,8 +76,47 @@ class BodySizeLimitMiddleware:
             length = 0
         if length <= limit:
             return None
-        if is_sync:
-            body = {"error": "too_large", "reason": f"request body exceeds {limit} bytes"}
-        else:
-            body = {"code": "payload_too_large", "message": f"request body exceeds {limit} bytes"}
-        return HttpResponse(json.dumps(body), status=413, content_type="application/json")
+        return refusal(
+            request,
+            413,
+            couch_error="too_large",
+            rest_code="payload_too_large",
+            message=f"request body exceeds {limit} bytes",
+        )
+
+
+class SafeTextMiddleware(_RefusingMiddleware):
+    """400 for a NUL character in the URL path or query string; 401 for Basic credentials that
+    hold one. A surrogate cannot arrive this way: Django decodes both as
+    UTF-8, which has none. JSON inside query parameters and bodies is checked where it is
+    parsed (``parsers.SafeJSONParser``, ``syncapi.params``)."""
+
+    @staticmethod
+    def _refusal(request: HttpRequest) -> HttpResponse | None:
+        if "\x00" in request.path_info:
+            return _bad_request(request, "the URL path contains a NUL character")
+        query = request.META.get("QUERY_STRING", "")
+        if ("%00" in query or "\x00" in query) and any(
+            text_problem(name) or any(text_problem(value) for value in values)
+            for name, values in request.GET.lists()
+        ):
+            return _bad_request(request, "a query parameter contains a NUL character")
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if header[:6].lower() == "basic ":
+            try:
+                decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+            except (binascii.Error, ValueError):
+                return None  # the endpoint's own authentication refuses these
+            if text_problem(decoded) is not None:
+                return refusal(
+                    request,
+                    401,
+                    couch_error="unauthorized",
+                    rest_code="authentication_failed",
+                    message="malformed Basic credentials",
+                )
+        return None
+
+
+def _bad_request(request: HttpRequest, message: str) -> HttpResponse:
+    return refusal(request, 400, couch_error="bad_request", rest_code="bad_request", message=message)

@@ -19,19 +19,22 @@ def id_field(**kwargs: Any) -> serializers.IntegerField:
 
 
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not declare, naming them, instead of silently ignoring them."""
+    """Refuses fields it does not declare instead of silently ignoring them. The refusal lists
+    the fields it accepts, not the one sent: a stray name may be case data put in the wrong
+    place, and error bodies get logged."""
 
     def to_internal_value(self, data: Any) -> Any:
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError(
-                    {
-                        unknown[0]: [
-                            serializers.ErrorDetail(f"unknown field {unknown[0]!r}", code="unknown_field")
-                        ]
-                    }
-                )
+        if isinstance(data, dict) and not set(data) <= set(self.fields):
+            accepted = ", ".join(sorted(self.fields)) or "none"
+            raise serializers.ValidationError(
+                {
+                    "non_field_errors": [
+                        serializers.ErrorDetail(
+                            f"unknown field; the fields accepted here are: {accepted}", code="unknown_field"
+                        )
+                    ]
+                }
+            )
         return super().to_internal_value(data)
 
 

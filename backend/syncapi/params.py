@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 from django.http import HttpRequest
 
+from backend.common.safe_input import TOO_DEEP, json_problem
+
 from .errors import CouchError, bad_request
 
 MAX_LIMIT = 10_000
@@ -42,13 +44,21 @@ def integer(
 
 
 def json_param(request: HttpRequest, name: str) -> Any:
+    """The JSON value of query parameter ``name`` (None when absent); 400 for invalid JSON or
+    for text no database may store (``safe_input``)."""
     value = request.GET.get(name)
     if value is None:
         return None
     try:
-        return json.loads(value)
+        parsed = json.loads(value)
     except ValueError:
         raise bad_request(f"invalid JSON in {name}") from None
+    except RecursionError:
+        raise bad_request(f"{name} {TOO_DEEP}") from None
+    problem = json_problem(parsed)
+    if problem is not None:
+        raise bad_request(f"{name} {problem}")
+    return parsed
 
 
 def json_body(request: HttpRequest) -> Any:
@@ -64,9 +74,14 @@ def json_body(request: HttpRequest) -> Any:
     try:
         # orjson: several times faster on the large bodies of _bulk_docs, and strict as CouchDB
         # is (no NaN or Infinity, no lone surrogates).
-        return orjson.loads(request.body)
+        body = orjson.loads(request.body)
     except orjson.JSONDecodeError:
         raise bad_request("invalid UTF-8 JSON") from None
+    # orjson has refused lone surrogates already; NUL and depth are ours to check.
+    problem = json_problem(body)
+    if problem is not None:
+        raise bad_request(f"the request body {problem}")
+    return body
 
 
 @dataclass(frozen=True, order=True)
