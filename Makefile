@@ -60,6 +60,7 @@ typecheck: install
 # Benchmarks run by hand (minutes; they start servers and databases of their own).
 bench: install node-deps
 	$(PY) tests/bench/bench_rest.py
+	$(PY) tests/bench/bench_sync.py
 
 clean:
 	rm -rf $(VENV) $(NODE_TESTS)/node_modules var
