@@ -1,22 +1,5 @@
 #!/usr/bin/env python3
-"""REST API and document store benchmark (the foundation issue's). Run by hand, never in CI.
-
-For each engine (SQLite in a temporary ``DOORSTEP_VAR_DIR``; PostgreSQL in a fresh ``bench_rest``
-database) it migrates and seeds the demo council, measures visit writes in-process through
-``document_create``/``document_update``, then starts the real server (``uvicorn
-backend.asgi:application``) with each ``--workers`` count and drives it over loopback with
-concurrent clients: case list, visit detail, visit creation. It prints a table and rewrites the
-section "REST API and document store (foundation)" of ``docs/benchmarks.md``.
-
-    .venv/bin/python tests/bench/bench_rest.py                 # both engines, ~15 minutes
-    .venv/bin/python tests/bench/bench_rest.py --quick --no-doc  # smoke run, ~3 minutes
-
-Cleanup (servers, the bench database, temporary directories) happens in ``finally`` blocks, so a
-failure or Ctrl-C leaves nothing behind. See tests/bench/README.md. The parts live beside this
-entry point: ``harness`` (engines, server, facts, doc writer), ``cpu`` (CPU accounting),
-``rest_load`` (clients and phases), ``rest_children`` (in-process writes, profiles),
-``rest_report`` (the section).
-"""
+"""REST API and document store benchmark (the foundation issue's): reads, writes, in-process writes; run by hand (tests/bench/README.md)."""
 
 from __future__ import annotations
 

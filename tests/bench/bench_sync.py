@@ -1,27 +1,5 @@
 #!/usr/bin/env python3
-"""Replication benchmark for ``/sync/caseload``: initial pull, no-change sync, push of offline
-edits, the share of server time spent in crypto, and merging 1,000 concurrent edits. Run by
-hand, never in CI; see tests/bench/README.md.
-
-For each engine (SQLite in a temporary ``DOORSTEP_VAR_DIR``; PostgreSQL in a fresh ``bench_sync``
-database, dropped afterwards) it builds one practitioner's caseload of 10,000 documents (50 cases)
-while the database also holds other practitioners' documents — first 10,000 of them (20,000 in
-all), then 200,000 (210,000 in all) — loaded through the records app's own batch store. Then, against the real server (``uvicorn tests.bench.asgi:application``: the app
-under a timing wrapper), PouchDB 9 tablets in Node (tests/bench/pull.mjs) pull, sync with
-nothing new, edit offline and push; pouchdb-server (in memory) serves the same documents for
-comparison; py-spy samples the server while it serves a pull and pushes; the Python client
-decrypts the caseload. It prints the tables and rewrites the sections "Replication
-(/sync/caseload)", "Encryption cost" and "Merging concurrent edits" of docs/benchmarks.md.
-
-    .venv/bin/python tests/bench/bench_sync.py                      # both engines, ~45-60 min
-    .venv/bin/python tests/bench/bench_sync.py --engine sqlite --quick --no-doc   # smoke run
-
-Servers, Node processes, py-spy, the bench database and temporary directories are cleaned up in
-``finally`` blocks, also on failure, Ctrl-C or SIGTERM. The parts live beside this entry point:
-``harness`` (engines, server, facts, doc writer), ``sync_load`` (data), ``peers`` (processes),
-``sync_measure`` (timed runs), ``sync_inproc`` (in-process children), ``spy`` (py-spy),
-``sync_report``/``sync_report_costs`` (the sections).
-"""
+"""Replication benchmark for ``/sync/caseload``: initial pull, no-change sync, push, crypto share, merging; run by hand (tests/bench/README.md)."""
 
 from __future__ import annotations
 
