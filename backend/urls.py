@@ -56,8 +56,15 @@ api = [
     path("devices/", accounts.DeviceListCreateApi.as_view(), name="devices"),
     path("devices/wiped/", accounts.DeviceWipedApi.as_view(), name="device-wiped"),
     path("devices/<id:device_id>/token/", accounts.DeviceTokenApi.as_view(), name="device-token"),
-    path("devices/<id:device_id>/revoke/", accounts.DeviceRevokeApi.as_view(), name="device-revoke"),
-    path("devices/<id:device_id>/wipe/", accounts.DeviceWipeApi.as_view(), name="device-wipe"),
+    path("devices/me/checkin/", accounts.DeviceCheckinApi.as_view(), name="device-checkin"),
+    *(
+        path(
+            f"devices/<id:device_id>/{move}/",
+            accounts.DeviceMoveApi.as_view(move=move),
+            name=f"device-{move}",
+        )
+        for move in ("retire", "revoke", "readmit", "wipe")
+    ),
     path("visits/<str:doc_id>/submit/", review.VisitSubmitApi.as_view(), name="visit-submit"),
     path("visits/<str:doc_id>/sign-off/", review.VisitSignOffApi.as_view(), name="visit-sign-off"),
     path("visits/<str:doc_id>/return/", review.VisitReturnApi.as_view(), name="visit-return"),

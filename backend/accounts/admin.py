@@ -1,10 +1,12 @@
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from backend.audit.services import Actor
+from backend.common.errors import ApplicationError
 
+from .devices import device_move
 from .models import Device, Team, TeamManager, User
 from .services import team_manager_add, team_manager_remove
 
@@ -28,6 +30,10 @@ class TeamAdmin(admin.ModelAdmin):
     filter_horizontal = ["members"]
     inlines = [TeamManagerInline]
 
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        # Deleting a team would drop its managers behind team_manager_remove's back.
+        return False
+
     def save_formset(self, request: Any, form: Any, formset: Any, change: bool) -> None:
         """Managers added or removed here go through the services, so the change takes a
         sequence number (devices pick up the team's cases, or are told to purge them), keys
@@ -49,16 +55,52 @@ class TeamAdmin(admin.ModelAdmin):
                     team_manager_add(team=form.instance, user=manager.user, actor=actor)
 
 
+def _device_action(move: str, label: str) -> Any:
+    """An admin action applying lifecycle ``move`` through ``device_move`` (audited, with the
+    admin as actor); a move a device cannot take is reported, and the others still happen."""
+
+    def action(modeladmin: admin.ModelAdmin, request: Any, queryset: Any) -> None:
+        actor = Actor(user=request.user, ip=request.META.get("REMOTE_ADDR"))
+        for device in queryset.order_by("pk"):
+            try:
+                device_move(actor=actor, device_id=device.pk, move=move)
+            except ApplicationError as exc:
+                modeladmin.message_user(request, f"{device.name}: {exc.message}", messages.ERROR)
+            else:
+                modeladmin.message_user(request, f"{device.name}: {label.lower()}", messages.SUCCESS)
+
+    action.__name__ = f"device_{move}"
+    return admin.action(description=label)(action)
+
+
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "status", "app_version", "enrolled_at", "last_sync_at"]
-    list_filter = ["status"]
-    readonly_fields = [
-        "public_key",
-        "enrolled_at",
-        "last_seen_at",
+    """Read-only: a device's status, user and tokens change only through ``accounts.devices``
+    (the actions below), so every change is audited and timestamped."""
+
+    list_display = [
+        "name",
+        "user",
+        "status",
         "last_sync_at",
-        "revoked_at",
-        "wipe_ordered_at",
-        "wiped_at",
+        "unsent_reported",
+        "unsent_reported_at",
+        "app_version",
+        "enrolled_at",
     ]
+    list_filter = ["status"]
+    actions = [
+        _device_action("retire", "Retire: send what it holds, then erase itself"),
+        _device_action("revoke", "Revoke: stop its tokens, keep its data locked"),
+        _device_action("readmit", "Re-admit a revoked device"),
+        _device_action("wipe", "Wipe: erase at next contact"),
+    ]
+
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotAuthenticated
@@ -10,10 +13,19 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.common.errors import Forbidden
 from backend.common.http import actor_of, client_ip
 from backend.common.serializers import StrictSerializer
 
-from .devices import device_enrol, device_revoke, device_token_renew, device_wipe_confirm, devices_visible_to
+from .devices import (
+    INSTRUCTIONS,
+    device_checkin,
+    device_enrol,
+    device_move,
+    device_token_renew,
+    device_wipe_confirm,
+    devices_visible_to,
+)
 from .models import Device, Team, User
 from .services import token_revoke, user_login
 
@@ -119,7 +131,11 @@ class DeviceOutput(serializers.ModelSerializer):
             "last_seen_at",
             "last_sync_at",
             "revoked_at",
+            "retire_ordered_at",
             "wipe_ordered_at",
+            "wiped_at",
+            "unsent_reported",
+            "unsent_reported_at",
         ]
 
     def get_id(self, obj: Device) -> str:
@@ -175,19 +191,55 @@ class DeviceTokenApi(APIView):
         return Response({"token": secret, "expires_at": token.expires_at})
 
 
-class DeviceRevokeApi(APIView):
+class DeviceMoveApi(APIView):
+    """``POST /api/devices/{id}/<move>/``: one lifecycle move (``accounts.devices.MOVES``)."""
+
+    move = ""
+
     @extend_schema(request=None, responses=DeviceOutput, tags=["Devices"])
     def post(self, request: Request, device_id: int) -> Response:
-        return Response(
-            DeviceOutput(device_revoke(actor=actor_of(request), device_id=device_id, wipe=False)).data
-        )
+        device = device_move(actor=actor_of(request), device_id=device_id, move=self.move)
+        return Response(DeviceOutput(device).data)
 
 
-class DeviceWipeApi(APIView):
-    @extend_schema(request=None, responses=DeviceOutput, tags=["Devices"])
-    def post(self, request: Request, device_id: int) -> Response:
+class DeviceCheckinApi(APIView):
+    """``POST /api/devices/me/checkin/``: a device (its own token) reports what it has not sent
+    and learns its status, what to do, and the server's clock."""
+
+    class DeviceCheckinInput(StrictSerializer):
+        unsent = serializers.IntegerField(min_value=0, max_value=10**9)
+        client_time = serializers.DateTimeField()
+
+    @extend_schema(
+        request=DeviceCheckinInput,
+        responses=inline_serializer(
+            "DeviceCheckinOutput",
+            {
+                "id": serializers.IntegerField(),
+                "name": serializers.CharField(),
+                "status": serializers.ChoiceField(choices=sorted(INSTRUCTIONS)),
+                "server_time": serializers.CharField(help_text="ISO 8601 UTC with milliseconds"),
+                "instruction": serializers.ChoiceField(choices=["send_then_erase"], allow_null=True),
+            },
+        ),
+        tags=["Devices"],
+    )
+    def post(self, request: Request) -> Response:
+        device = getattr(request.auth, "device", None)
+        if device is None:
+            raise Forbidden("check in with the device's own token, not a user token")
+        data = self.DeviceCheckinInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        now = timezone.now()
+        device = device_checkin(device=device, unsent=data.validated_data["unsent"], now=now)
         return Response(
-            DeviceOutput(device_revoke(actor=actor_of(request), device_id=device_id, wipe=True)).data
+            {
+                "id": device.pk,
+                "name": device.name,
+                "status": device.status,
+                "server_time": now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "instruction": INSTRUCTIONS.get(device.status),
+            }
         )
 
 

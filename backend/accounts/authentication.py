@@ -19,10 +19,28 @@ from .tokens import hash_token
 
 
 class DeviceRevoked(exceptions.AuthenticationFailed):
-    """The device was revoked or a wipe was ordered; the client must erase its replica."""
+    """The device may no longer talk to the server. ``lock``: it was revoked and must keep its
+    data sealed (an admin may re-admit it); otherwise a wipe was ordered: it must erase it."""
 
     default_detail = "this device has been revoked; erase local data"
     default_code = "device_revoked"
+
+    def __init__(self, *, lock: bool = False) -> None:
+        super().__init__(
+            "this device has been revoked: its data stays locked on it until an admin re-admits it"
+            if lock
+            else None
+        )
+        self.lock = lock
+
+    @property
+    def instruction(self) -> dict[str, bool]:
+        """What the 401 body tells the device: ``{"lock": true}`` or ``{"wipe": true}``."""
+        return {"lock": True} if self.lock else {"wipe": True}
+
+
+#: Device statuses whose tokens work (a retiring device still sends; see accounts.devices).
+_DEVICE_TALKS = {Device.Status.ACTIVE, Device.Status.RETIRING}
 
 
 @functools.cache
@@ -66,8 +84,8 @@ def token_lookup(secret: str) -> AuthToken:
         raise exceptions.AuthenticationFailed("invalid token")
     now = timezone.now()
     device = token.device
-    if device is not None and device.status != Device.Status.ACTIVE:
-        raise DeviceRevoked()
+    if device is not None and device.status not in _DEVICE_TALKS:
+        raise DeviceRevoked(lock=device.status == Device.Status.REVOKED)
     if token.revoked_at is not None:
         raise exceptions.AuthenticationFailed("token has been revoked; log in again")
     if token.expires_at <= now:

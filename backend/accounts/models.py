@@ -80,7 +80,8 @@ class Device(models.Model):
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
-        REVOKED = "revoked", "Revoked"
+        RETIRING = "retiring", "Retiring (sending, then erasing)"
+        REVOKED = "revoked", "Revoked (locked, data kept sealed)"
         WIPE_PENDING = "wipe_pending", "Wipe ordered"
         WIPED = "wiped", "Wiped"
 
@@ -93,6 +94,10 @@ class Device(models.Model):
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_sync_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    retire_ordered_at = models.DateTimeField(null=True, blank=True)
+    #: What the device said at its last check-in: how many documents it had not sent yet.
+    unsent_reported = models.PositiveIntegerField(null=True, blank=True)
+    unsent_reported_at = models.DateTimeField(null=True, blank=True)
     wipe_ordered_at = models.DateTimeField(null=True, blank=True)
     wiped_at = models.DateTimeField(null=True, blank=True)
 

@@ -207,8 +207,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     ):
         code, message, field = ErrorCode.DEVICE_REVOKED, str(exc.detail), None
         headers["WWW-Authenticate"] = 'Token realm="doorstep"'
+        instruction = getattr(exc, "instruction", {"wipe": True})
         return Response(
-            {**error_body(code, message, field), "wipe": True}, status=code.http_status, headers=headers
+            {**error_body(code, message, field), **instruction}, status=code.http_status, headers=headers
         )
     elif isinstance(exc, drf_exceptions.AuthenticationFailed):
         code, message, field = ErrorCode.AUTHENTICATION_FAILED, str(exc.detail), None

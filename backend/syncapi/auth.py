@@ -27,10 +27,11 @@ _basic_cache: dict[str, tuple[int, float]] = {}
 
 
 class SyncAuthError(Exception):
-    def __init__(self, reason: str, *, wipe: bool = False) -> None:
+    def __init__(self, reason: str, *, instruction: dict[str, bool] | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.wipe = wipe
+        #: ``{"wipe": true}`` or ``{"lock": true}`` for a revoked device (``DeviceRevoked``).
+        self.instruction = instruction or {}
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,11 @@ class SyncCaller:
     def owner(self) -> str:
         """Whose ``_local`` documents these are."""
         return f"d:{self.device.pk}" if self.device is not None else f"u:{self.user.pk}"
+
+    @property
+    def receives(self) -> bool:
+        """False for a retiring device: it may still send, and is sent nothing more."""
+        return self.device is None or self.device.status != Device.Status.RETIRING
 
 
 def _basic_key(username: str, password: str) -> str:
@@ -80,8 +86,8 @@ def sync_caller(request: HttpRequest) -> SyncCaller:
     if scheme in {"token", "bearer"} and value.strip():
         try:
             token = token_lookup(value.strip())
-        except DeviceRevoked:
-            raise SyncAuthError("device revoked", wipe=True) from None
+        except DeviceRevoked as exc:
+            raise SyncAuthError("device revoked", instruction=exc.instruction) from None
         except exceptions.AuthenticationFailed as exc:
             raise SyncAuthError(str(exc.detail)) from None
         return SyncCaller(

@@ -63,7 +63,7 @@ def device_envelopes(caller: SyncCaller, doc_ids: Iterable[Any] | None = None) -
     """The caller's device's key envelopes by document id (none for user tokens); with
     ``doc_ids``, only those among them (``keyenv:<case>#<version>``), so a batch that asks for
     no envelope costs no query."""
-    if caller.device is None:
+    if caller.device is None or not caller.receives:
         return {}
     from backend.keys.models import KeyEnvelope
 

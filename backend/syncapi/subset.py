@@ -51,6 +51,12 @@ def case_access(user: Any) -> dict[str, int]:
     return {}
 
 
+def read_access(caller: Any) -> dict[str, int]:
+    """``case_access`` for reads that deliver case data: none for a retiring device (it may
+    still push edits to its cases, through ``case_access``, and receives nothing more)."""
+    return case_access(caller.user) if caller.receives else {}
+
+
 def lost_cases(user: Any, *, after_seq: int, access: dict[str, int]) -> list[LostCase]:
     """Cases whose access ended after ``after_seq`` and that are not accessible again now: a
     practitioner's ended allocations; a supervisor's teams they stopped managing."""

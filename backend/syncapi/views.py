@@ -34,7 +34,7 @@ from .models import LocalDoc
 from .params import MAX_LIMIT, SeqToken, flag, integer, json_body, json_param, parse_since
 from .services import replicated_writes
 from .stored import revision_rows_by_pair
-from .subset import LostCase, case_access, late_write_access, lost_cases
+from .subset import LostCase, case_access, late_write_access, lost_cases, read_access
 
 logger = logging.getLogger("doorstep.sync")
 
@@ -59,7 +59,7 @@ def couch_view(methods: set[str]) -> Callable[[Callable[..., HttpResponse]], Cal
                 caller = sync_caller(request)
                 return view(request, caller, *args, **kwargs)
             except SyncAuthError as exc:
-                extra = {"wipe": True} if exc.wipe else {}
+                extra = exc.instruction
                 return error_response(CouchError("unauthorized", exc.reason, **extra))
             except CouchError as exc:
                 return error_response(exc)
@@ -217,6 +217,8 @@ def _run_changes(
     caller: SyncCaller, query: ChangesQuery, access: dict[str, int]
 ) -> tuple[list[dict[str, Any]], str, int]:
     since = query.since if query.since is not None else feeds.latest_token(access)
+    if not caller.receives:  # a retiring device: no documents, purges or key envelopes
+        return [], str(since), 0
     lost: list[LostCase] = lost_cases(caller.user, after_seq=since.eff, access=access)
     fetch = query.limit + 1
     rows = feeds.document_changes(
@@ -299,8 +301,8 @@ async def changes(request: HttpRequest) -> HttpResponse:
         return sync_caller(request), _changes_query(request)
 
     def run(caller: SyncCaller, query: ChangesQuery) -> tuple[list[dict[str, Any]], str, int]:
-        access = case_access(caller.user)
-        if caller.device is not None:
+        access = read_access(caller)
+        if caller.device is not None and caller.receives:
             # Envelopes for newly granted cases or new key versions, committed before the read.
             issue_envelopes(device=caller.device, access=access, actor=caller.actor)
         with transaction.atomic():  # one consistent snapshot per batch
@@ -314,7 +316,7 @@ async def changes(request: HttpRequest) -> HttpResponse:
         # One thread hop for authentication and the first batch.
         caller, query, (results, last_seq, pending) = await sync_to_async(first)()
     except SyncAuthError as exc:
-        extra = {"wipe": True} if exc.wipe else {}
+        extra = exc.instruction
         return error_response(CouchError("unauthorized", exc.reason, **extra))
     except CouchError as exc:
         return error_response(exc)
@@ -374,7 +376,7 @@ def bulk_get(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
         raise bad_request('body must be {"docs": [{"id": …, "rev": …}]}')
     if len(body["docs"]) > MAX_LIMIT:
         raise CouchError("too_large", f"at most {MAX_LIMIT} documents per _bulk_get")
-    access = case_access(caller.user)
+    access = read_access(caller)
     lost = lost_cases(caller.user, after_seq=1, access=access)
     audit = reads.PullAudit()
     with transaction.atomic():
@@ -411,7 +413,7 @@ def bulk_docs(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
 
 @couch_view({"GET", "POST"})
 def all_docs(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
-    access = case_access(caller.user)
+    access = read_access(caller)
     include_docs = flag(request, "include_docs")
     keys = json_param(request, "keys")
     if request.method == "POST":
@@ -506,9 +508,8 @@ def document(request: HttpRequest, caller: SyncCaller, doc_id: str) -> HttpRespo
         raise CouchError("forbidden", "only case documents can be written here")
     if doc_id.startswith("_"):
         raise not_found("missing")
-    access = case_access(caller.user)
     if request.method in {"GET", "HEAD"}:
-        return _get_document(request, caller, doc_id, access)
+        return _get_document(request, caller, doc_id, read_access(caller))
     if request.method == "DELETE":
         rev = request.GET.get("rev")
         if rev is None:

@@ -2,13 +2,23 @@
 
 from ._version import __version__
 from .client import DoorstepClient, Record, Status, SyncSummary
-from .errors import ClientError, DeviceRevoked, DeviceWiped, PassphraseError, ServerUnreachable
+from .errors import (
+    ClientError,
+    DeviceLocked,
+    DeviceRetired,
+    DeviceRevoked,
+    DeviceWiped,
+    PassphraseError,
+    ServerUnreachable,
+)
 from .remote import Remote
 from .replica import Replica
 from .replicator import ReplicationResult, Replicator, replicate, replication_id
 
 __all__ = [
     "ClientError",
+    "DeviceLocked",
+    "DeviceRetired",
     "DeviceRevoked",
     "DeviceWiped",
     "DoorstepClient",

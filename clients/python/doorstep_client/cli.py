@@ -23,7 +23,7 @@ environment: DOORSTEP_HOME (instead of --home), DOORSTEP_SERVER (instead of --se
 DOORSTEP_PASSWORD and DOORSTEP_PASSPHRASE (for scripts; otherwise you are prompted),
 DOORSTEP_RETRIES (retries of a failed request, default 4).
 exit codes: 0 ok, 1 error, 2 usage or invalid input, 3 wrong passphrase, 4 server unreachable,
-5 device revoked (local data erased), 6 sync finished but some documents were refused."""
+5 device revoked (data kept locked), retired or wiped (data erased), 6 sync finished but some documents were refused."""
 
 
 def _secret(env: str, prompt: str, *, confirm: bool = False) -> str:

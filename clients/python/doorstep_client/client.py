@@ -29,6 +29,8 @@ from .caseload import (
 )
 from .errors import (
     ClientError,
+    DeviceLocked,
+    DeviceRetired,
     DeviceRevoked,
     DeviceWiped,
     InvalidInput,
@@ -236,6 +238,7 @@ class DoorstepClient:
         self.config.device_token = data["token"]
         self.config.device_token_expires_at = data.get("expires_at")
         self.config.user_token = None  # the device token replaces it
+        self.config.locked = False  # a new device token: the server re-admitted this device
 
     def enrol(self, passphrase: str, *, name: str | None = None) -> str:
         """Enrol this installation as a device: make an X25519 key pair, ``POST /api/devices/``
@@ -282,6 +285,8 @@ class DoorstepClient:
 
     def unlock(self, passphrase: str) -> None:
         """Open the keystore. Raises PassphraseError ("wrong passphrase"), NotConfigured."""
+        if self.config.locked:
+            raise DeviceLocked()
         keystore = Keystore.load(self.home.keystore_path)
         private_key = keystore.unlock(passphrase)
         self._keys = CaseKeys(self.replica, device_id=keystore.device_id, private_key=private_key)
@@ -291,6 +296,8 @@ class DoorstepClient:
         return self._keys is not None
 
     def _case_keys(self) -> CaseKeys:
+        if self.config.locked:
+            raise DeviceLocked()
         if self._keys is None:
             raise NotConfigured("the keystore is locked: unlock it with your passphrase first")
         return self._keys
@@ -298,11 +305,19 @@ class DoorstepClient:
     # -- sync --------------------------------------------------------------------------------
 
     def sync(self, *, progress: bool | None = None) -> SyncSummary:
-        """Push local edits, then pull the caseload (purging cases whose access ended).
+        """Check in, push local edits, then pull the caseload (purging cases whose access ended).
 
         Documents the server refuses stay in the replica, are reported in the summary and in
-        ``status()``, and are offered again on the next sync. Raises DeviceWiped after erasing
-        everything if the server says this device is revoked; ServerUnreachable, RemoteError.
+        ``status()``, and are offered again on the next sync. The check-in tells the server how
+        many records are unsent and learns what the organisation decided for this device:
+
+        - retiring: push everything, then erase and confirm; raises DeviceRetired (if the
+          server refused some records, nothing is erased and ClientError says so);
+        - revoked: raises DeviceLocked; nothing is erased, and the data stays unopened until an
+          admin re-admits the device and its user logs in again;
+        - wipe ordered: raises DeviceWiped after erasing everything and confirming.
+
+        Also raises ServerUnreachable, RemoteError.
         """
         if not self.config.device_token:
             raise NotConfigured("this device is not enrolled: run `doorstep login` then `doorstep enrol`")
@@ -311,6 +326,7 @@ class DoorstepClient:
         remote = self._remote(self.sync_url, self.config.device_token)
         at = _now()
         try:
+            instruction = self._checkin()
             replica.touch([refusal.id for refusal in replica.refusals()])
             pusher = Replicator(
                 replica,
@@ -328,10 +344,17 @@ class DoorstepClient:
                     replica.record_refusals(
                         pusher.result.write_failures, at=at, replace=pusher.result.completed
                     )
+            if instruction == "send_then_erase":
+                self._retire(push)
             target = CaseloadTarget(
                 replica, unsynced=[r.id for r in replica.refusals()], on_purge=self._forget_case
             )
             pull = Replicator(remote, target, batch_size=self._batch_size, progress=show, label="pull").run()
+        except DeviceLocked:
+            self.config.locked = True
+            self._keys = None
+            self._save()
+            raise
         except DeviceRevoked:
             token = self.config.device_token
             self.wipe()
@@ -360,6 +383,39 @@ class DoorstepClient:
         }
         self._save()
         return summary
+
+    def _unsent(self) -> int:
+        """Records this device holds that the server does not have: edits not pushed yet, and
+        revisions the server refused."""
+        status = self.status()
+        return len(set(status.pending) | {refusal.id for refusal in status.refused})
+
+    def _checkin(self) -> str | None:
+        """``POST /api/devices/me/checkin/``: report the unsent count, learn the instruction
+        (``send_then_erase`` for a retiring device). A server without the endpoint (404)
+        gives no instruction."""
+        body = {"unsent": self._unsent(), "client_time": _now()}
+        try:
+            with self._remote(self.server_url, self.config.device_token) as api:
+                data = api.request_json("POST", "api/devices/me/checkin/", body=body, idempotent=False)
+        except NotFound:
+            return None
+        instruction = data.get("instruction") if isinstance(data, dict) else None
+        return instruction if isinstance(instruction, str) else None
+
+    def _retire(self, push: ReplicationResult) -> None:
+        """After the push of a retiring device: erase and confirm, unless something is still
+        unsent (refused by the server), which is never erased."""
+        left = self._unsent()
+        if left:
+            raise ClientError(
+                f"this device is being retired, but {left} record(s) were not accepted by the server: "
+                "nothing was erased; see `doorstep status`, then `doorstep discard` or fix them and sync again"
+            )
+        token = self.config.device_token
+        self.wipe()
+        self._confirm_wipe(token)
+        raise DeviceRetired(push.docs_written)
 
     def _forget_case(self, report: PurgeReport) -> None:
         if self._keys is not None:

@@ -71,9 +71,39 @@ class ServerError(RemoteError):
 
 
 class DeviceRevoked(Unauthorized):
-    """401 with ``"wipe": true``: this device was revoked; the caller must erase its data."""
+    """401 with ``"wipe": true``: a wipe was ordered for this device; the caller must erase its data."""
 
     exit_code = EXIT_REVOKED
+
+
+class DeviceLocked(Unauthorized):
+    """401 with ``"lock": true``, or a device that heard so before: it was revoked, and keeps
+    its data sealed and unopened until an admin re-admits it (then ``doorstep login``) or
+    orders a wipe. Nothing is erased."""
+
+    exit_code = EXIT_REVOKED
+
+    def __init__(
+        self, status: int = 401, error: str = "unauthorized", reason: str = "device revoked"
+    ) -> None:
+        super().__init__(status, error, reason)
+        self.message = (
+            "this device has been revoked by your organisation: its case data stays on it, locked "
+            "and unopened, until an administrator re-admits it (then run `doorstep login`) or orders a wipe"
+        )
+        self.args = (self.message,)
+
+
+class DeviceRetired(ClientError):
+    """The server retired this device: it sent everything it held, then erased its data."""
+
+    exit_code = EXIT_REVOKED
+
+    def __init__(self, sent: int) -> None:
+        super().__init__(
+            f"this device has been retired by your organisation: it sent its {sent} unsent record(s), "
+            "then erased its local case data and keys"
+        )
 
 
 class ServerUnreachable(ClientError):

@@ -85,6 +85,8 @@ class Config:
     device_token: str | None = None
     device_token_expires_at: str | None = None
     device_name: str | None = None
+    #: The server said this device is revoked: case data stays sealed until a re-admission.
+    locked: bool = False
     last_sync: dict[str, Any] | None = None
 
     @classmethod

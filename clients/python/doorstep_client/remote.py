@@ -17,6 +17,7 @@ from ._version import __version__
 from .errors import (
     BadRequest,
     Conflict,
+    DeviceLocked,
     DeviceRevoked,
     Forbidden,
     MethodNotAllowed,
@@ -90,7 +91,8 @@ class Remote:
     is then removed from ``url`` and ``peer_id``). Transport failures and 429/5xx answers are
     retried ``retries`` times with exponential backoff and jitter (``sleep`` is injectable);
     then ``ServerUnreachable`` or ``ServerError``. Error answers raise the ``RemoteError``
-    subclass for their status; a 401 carrying ``"wipe": true`` raises ``DeviceRevoked``.
+    subclass for their status; a 401 carrying ``"wipe": true`` raises ``DeviceRevoked``, one carrying ``"lock": true``
+    ``DeviceLocked``.
     """
 
     def __init__(
@@ -222,6 +224,8 @@ class Remote:
         revoked = isinstance(data, dict) and (
             data.get("wipe") is True or data.get("code") == "device_revoked"
         )
+        if status == 401 and isinstance(data, dict) and data.get("lock") is True:
+            return DeviceLocked(status, error_text, reason_text)  # revoked, not wiped: keep the data
         if status == 401 and revoked:
             return DeviceRevoked(status, error_text, reason_text)
         kind = _ERRORS.get(status) or (ServerError if status >= 500 else RemoteError)

@@ -64,9 +64,13 @@ def test_revoke_and_wipe(api, practitioner, colleague, admin_user):
     device_client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
     refused = device_client.get("/api/me/")
     assert refused.status_code == 401
-    assert refused.json()["code"] == "device_revoked" and refused.json()["wipe"] is True
+    # Revoked is not wiped: the tablet locks and keeps its data sealed.
+    assert refused.json()["code"] == "device_revoked" and refused.json()["lock"] is True
+    assert "wipe" not in refused.json()
     wiped = api(admin_user).post(f"/api/devices/{pk}/wipe/")
     assert wiped.json()["status"] == "wipe_pending" and wiped.json()["wipe_ordered_at"]
+    refused = device_client.get("/api/me/")
+    assert refused.status_code == 401 and refused.json()["wipe"] is True and "lock" not in refused.json()
     actions = set(AuditEvent.objects.filter(object_id=f"d:{pk}").values_list("action", flat=True))
     assert {AuditAction.DEVICE_ENROL, AuditAction.DEVICE_REVOKE, AuditAction.DEVICE_WIPE} <= actions
 

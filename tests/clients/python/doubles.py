@@ -5,7 +5,9 @@ calls the client makes before it replicates (``POST /api/auth/token/``, ``POST /
 and forwards ``/sync/caseload/…`` to a database on a real pouchdb-server, so replication is
 always with a real CouchDB-protocol peer. On the way it can play server behaviours
 pouchdb-server lacks: a request-size limit (413), no ``_bulk_get`` (405), transient 503s,
-and a revoked device (401 with ``"wipe": true``). It records every request it saw.
+and the device lifecycle as docs/api.md describes it: a wipe ordered (401 with ``"wipe": true``),
+a revoked device (401 with ``"lock": true``), a retiring one (check-in says
+``send_then_erase``), and the wipe confirmation. It records every request it saw.
 """
 
 from __future__ import annotations
@@ -42,7 +44,11 @@ class FakeDoorstep:
     refuse_bulk_get: bool = False
     fail_next: int = 0
     down_after: int | None = None  # answer 503 to every sync request once this many were served
-    revoked: bool = False
+    revoked: bool = False  # a wipe was ordered
+    locked: bool = False  # revoked: the device must keep its data sealed
+    retiring: bool = False
+    unsent_reported: list[int] = field(default_factory=list)
+    wipe_confirmed: int = 0
     requests: list[Seen] = field(default_factory=list)
     devices: dict[str, bytes] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
@@ -105,8 +111,17 @@ class FakeDoorstep:
             return self._enrol(json.loads(body), headers.get("Authorization", ""))
         if route.startswith("/api/devices/") and route.endswith("/token/") and method == "POST":
             return self._renew(route.split("/")[3], headers.get("Authorization", ""))
+        if route == "/api/devices/me/checkin/" and method == "POST":
+            return self._checkin(json.loads(body))
+        if route == "/api/devices/wiped/" and method == "POST":
+            if not (self.revoked or self.retiring):
+                return self._json(404, {"code": "not_found", "message": "device not found"})
+            self.wipe_confirmed += 1
+            return 204, b"", "application/json"
         if not path.startswith(SYNC_PREFIX):
             return self._json(404, {"code": "not_found", "message": "no such endpoint"})
+        if self.locked:
+            return self._json(401, {"error": "unauthorized", "reason": "device revoked", "lock": True})
         if self.revoked:
             return self._json(401, {"error": "unauthorized", "reason": "device revoked", "wipe": True})
         served = sum(1 for seen in self.requests if seen.path.startswith(SYNC_PREFIX))
@@ -126,6 +141,23 @@ class FakeDoorstep:
             response.status_code,
             response.content,
             response.headers.get("Content-Type", "application/json"),
+        )
+
+    def _checkin(self, data: dict[str, Any]) -> tuple[int, bytes, str]:
+        if self.locked or self.revoked:
+            instruction = {"lock": True} if self.locked else {"wipe": True}
+            return self._json(401, {"code": "device_revoked", "message": "device revoked", **instruction})
+        self.unsent_reported.append(data["unsent"])
+        status = "retiring" if self.retiring else "active"
+        return self._json(
+            200,
+            {
+                "id": 1,
+                "name": "test tablet",
+                "status": status,
+                "server_time": "2026-12-04T10:00:00.000Z",
+                "instruction": "send_then_erase" if self.retiring else None,
+            },
         )
 
     def _login(self, data: dict[str, Any]) -> tuple[int, bytes, str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from doorstep_client import DeviceWiped, DoorstepClient, PassphraseError, Remote
+from doorstep_client import DeviceLocked, DeviceRetired, DeviceWiped, DoorstepClient, PassphraseError, Remote
 from doorstep_client.errors import InvalidInput, KeyUnavailable, MissingDocument, NotConfigured, Unauthorized
 
 from sync import decrypt_body, encrypt_body, generate_data_key, kid_for, load_schemas, wrap_key_for_device
@@ -310,8 +310,57 @@ def test_a_revoked_device_erases_itself(
 
     assert caught.value.exit_code == 5
     assert sorted(path.name for path in client.home.root.iterdir()) == []
+    assert fake_doorstep.wipe_confirmed == 1  # the server hears that the wipe happened
     with pytest.raises(NotConfigured):
         client.sync()
+
+
+def test_a_revoked_device_locks_and_keeps_its_data_until_readmitted(
+    client: DoorstepClient, council: Council, fake_doorstep: FakeDoorstep
+) -> None:
+    client.sync()
+    edited = client.edit(VISIT, {"observations": "Written before the revocation."})
+    fake_doorstep.locked = True
+
+    with pytest.raises(DeviceLocked) as caught:
+        client.sync()
+
+    assert caught.value.exit_code == 5 and "locked" in str(caught.value)
+    assert fake_doorstep.wipe_confirmed == 0
+    assert {"replica.sqlite3", "keystore.json", "config.json"} <= {p.name for p in client.home.root.iterdir()}
+    # The data stays unopened, also after a restart with the right passphrase.
+    with pytest.raises(DeviceLocked):
+        client.read(VISIT)
+    with DoorstepClient(client.home.root) as later, pytest.raises(DeviceLocked):
+        later.unlock(PASSPHRASE)
+
+    fake_doorstep.locked = False  # an admin re-admitted the device; its user logs in again
+    client.login("amy", "correct horse")
+    client.unlock(PASSPHRASE)
+    assert client.read(VISIT).rev == edited.rev
+    assert client.sync().push.docs_written == 1
+    assert council.open(VISIT)[1]["observations"] == "Written before the revocation."
+
+
+def test_a_retiring_device_sends_everything_then_erases_and_confirms(
+    client: DoorstepClient, council: Council, fake_doorstep: FakeDoorstep
+) -> None:
+    client.sync()
+    client.edit(VISIT, {"observations": "Last visit before I left."})
+    note = client.create("note", CASE, {"category": "general", "text": "Handover written."})
+    fake_doorstep.retiring = True
+    pulled_before = len(fake_doorstep.seen("/_changes"))
+
+    with pytest.raises(DeviceRetired) as caught:
+        client.sync()
+
+    assert "sent its 2 unsent record(s)" in str(caught.value)
+    assert fake_doorstep.unsent_reported == [0, 2]  # each check-in reported what was unsent
+    assert council.open(VISIT)[1]["observations"] == "Last visit before I left."
+    assert council.open(note.id)[1]["text"] == "Handover written."
+    assert sorted(path.name for path in client.home.root.iterdir()) == []
+    assert fake_doorstep.wipe_confirmed == 1
+    assert len(fake_doorstep.seen("/_changes")) == pulled_before  # a retiring device does not pull
 
 
 def test_invalid_edits_are_refused_without_quoting_content(client: DoorstepClient, council: Council) -> None:
