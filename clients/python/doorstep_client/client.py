@@ -394,6 +394,8 @@ class DoorstepClient:
         """``POST /api/devices/me/checkin/``: report the unsent count, learn the instruction
         (``send_then_erase`` for a retiring device). A server without the endpoint (404)
         gives no instruction."""
+        if not self.config.server:
+            return None  # replicating with a bare CouchDB-protocol peer: no Doorstep API
         body = {"unsent": self._unsent(), "client_time": _now()}
         try:
             with self._remote(self.server_url, self.config.device_token) as api:
