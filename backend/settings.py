@@ -132,6 +132,8 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+#: The only backend: Django's password check behind the sign-in throttle (no channel bypasses it).
+AUTHENTICATION_BACKENDS = ["backend.accounts.backends.ThrottledModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
@@ -168,7 +170,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(DOORSTEP_MAX_REST_BODY, DOORSTEP_MAX_SYNC_BODY
 # --- Tokens, login throttling, revision trees. ---
 DOORSTEP_TOKEN_TTL_HOURS = int(os.environ.get("DOORSTEP_TOKEN_TTL_HOURS", "12"))
 DOORSTEP_DEVICE_TOKEN_TTL_DAYS = int(os.environ.get("DOORSTEP_DEVICE_TOKEN_TTL_DAYS", "30"))
+#: Sign-in throttle, per account and source address, on every channel (accounts/throttle.py):
+#: attempts allowed before the back-off starts, its first wait (doubling with each further
+#: attempt) and its cap, and the quiet spell after which past failures are forgotten.
 DOORSTEP_LOGIN_FAILURES_ALLOWED = int(os.environ.get("DOORSTEP_LOGIN_FAILURES_ALLOWED", "5"))
+DOORSTEP_LOGIN_BACKOFF_SECONDS = int(os.environ.get("DOORSTEP_LOGIN_BACKOFF_SECONDS", "60"))
+DOORSTEP_LOGIN_BACKOFF_MAX_SECONDS = int(os.environ.get("DOORSTEP_LOGIN_BACKOFF_MAX_SECONDS", "3600"))
 DOORSTEP_LOGIN_FAILURE_WINDOW_MINUTES = int(os.environ.get("DOORSTEP_LOGIN_FAILURE_WINDOW_MINUTES", "15"))
 #: Days after an allocation ends during which a device that held the case may still push the
 #: edits it made offline (they are accepted, audited as late edits and listed for the team's

@@ -31,6 +31,7 @@ api = [
     path("auth/logout/", accounts.LogoutApi.as_view(), name="auth-logout"),
     path("me/", accounts.MeApi.as_view(), name="me"),
     path("teams/", accounts.TeamListApi.as_view(), name="teams"),
+    path("users/<id:user_id>/unlock/", accounts.UserUnlockApi.as_view(), name="user-unlock"),
     path("cases/", cases.CaseListCreateApi.as_view(), name="cases"),
     path("cases/<str:case_id>/", cases.CaseDetailApi.as_view(), name="case-detail"),
     path("cases/<str:case_id>/close/", cases.CaseCloseApi.as_view(), name="case-close"),

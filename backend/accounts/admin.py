@@ -1,14 +1,45 @@
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from backend.audit.services import Actor
+from backend.audit.models import AuditAction
+from backend.audit.services import Actor, audit_record
 from backend.common.errors import ApplicationError
+from backend.common.http import client_ip
 
 from .devices import device_move
 from .models import Device, Team, TeamManager, User
 from .services import team_manager_add, team_manager_remove
+from .throttle import LoginThrottled
+
+
+class ThrottledAdminLoginForm(AdminAuthenticationForm):
+    """The admin sign-in form: the password check is the throttled backend's
+    (``backends.ThrottledModelBackend``), a block is shown as a form error, and a sign-in is
+    audited like a token login."""
+
+    def clean(self) -> dict[str, Any]:
+        try:
+            cleaned: dict[str, Any] = super().clean()
+        except LoginThrottled as exc:
+            raise forms.ValidationError(
+                "Too many failed sign-ins for this account from this address. Try again in "
+                f"{exc.retry_after_seconds} seconds, or ask another admin to unlock it.",
+                code="throttled",
+            ) from None
+        user = self.get_user()
+        audit_record(
+            actor=Actor(user=user, ip=client_ip(self.request)),
+            action=AuditAction.LOGIN,
+            detail={"via": "admin"},
+        )
+        return cleaned
+
+
+admin.site.login_form = ThrottledAdminLoginForm
 
 
 @admin.register(User)

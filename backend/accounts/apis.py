@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend.common.errors import Forbidden
+from backend.common.errors import Forbidden, NotFound
 from backend.common.http import actor_of, client_ip
 from backend.common.serializers import StrictSerializer
 
@@ -28,6 +28,7 @@ from .devices import (
 )
 from .models import Device, Team, User
 from .services import token_revoke, user_login
+from .throttle import login_unlock
 
 
 class TeamOutput(serializers.ModelSerializer):
@@ -104,6 +105,30 @@ class MeApi(APIView):
     @extend_schema(responses=UserOutput)
     def get(self, request: Request) -> Response:
         return Response(UserOutput(request.user).data)
+
+
+class UserUnlockApi(APIView):
+    """An admin clears the sign-in back-off of an account, from every address (audited)."""
+
+    @extend_schema(
+        request=None,
+        responses=inline_serializer(
+            "UserUnlockOutput",
+            {
+                "id": serializers.IntegerField(),
+                "username": serializers.CharField(),
+                "sources_cleared": serializers.IntegerField(),
+            },
+        ),
+    )
+    def post(self, request: Request, user_id: int) -> Response:
+        if not request.user.is_admin_role:
+            raise Forbidden("only admins can unlock accounts")
+        user = User.objects.filter(pk=user_id).first()
+        if user is None:
+            raise NotFound("user")
+        cleared = login_unlock(actor=actor_of(request), user=user)
+        return Response({"id": user.pk, "username": user.username, "sources_cleared": cleared})
 
 
 class TeamListApi(APIView):

@@ -119,3 +119,22 @@ class AuthToken(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["user", "revoked_at"])]
+
+
+class LoginThrottle(models.Model):
+    """Sign-in attempts for one username from one source address: the back-off state every
+    channel (REST token, admin form, Basic on /sync) takes under a row lock before it checks a
+    password (``backend/accounts/throttle.py``). Kept per address so that guessing from one
+    place cannot lock the account everywhere."""
+
+    username = models.CharField(max_length=150)
+    #: The client's IP address; "" when the channel has none.
+    source = models.CharField(max_length=45, blank=True)
+    #: Attempts counted since the last success or the last quiet window (in flight included).
+    failures = models.PositiveIntegerField(default=0)
+    blocked_until = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["username", "source"], name="one_throttle_per_source")]
+        indexes = [models.Index(fields=["last_attempt_at"])]

@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import authenticate
 from django.db import transaction
 from django.utils import timezone
 
-from backend.audit.models import AuditAction, AuditEvent
+from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record
 from backend.common.errors import ApplicationError, ErrorCode
 
 from .models import AuthToken, Device, ManagementEnd, Role, Team, TeamManager, User
+from .throttle import Attempt, login_check
 from .tokens import generate_token, hash_token
 
 
@@ -38,40 +38,20 @@ def token_issue(
     return secret, token
 
 
-def recent_login_failures(username: str, now: datetime) -> int:
-    """Failed logins for ``username`` inside the throttle window (from the audit trail)."""
-    window = now - timedelta(minutes=settings.DOORSTEP_LOGIN_FAILURE_WINDOW_MINUTES)
-    return AuditEvent.objects.filter(
-        action=AuditAction.LOGIN_FAILED, actor_username=username[:150], at__gte=window
-    ).count()
-
-
 def user_login(
     *, username: str, password: str, ip: str | None, now: datetime | None = None
 ) -> tuple[str, AuthToken]:
     """Check credentials and issue a token.
 
-    Raises ``ApplicationError`` THROTTLED after too many recent failures for this username
-    (counted from the audit trail, so every app process sees the same count), and
-    AUTHENTICATION_FAILED for a wrong username or password (without saying which). Not one
-    transaction on purpose: a failed attempt is recorded even though the call raises.
+    Raises ``LoginThrottled`` (THROTTLED) while the account is blocked for this address (see
+    ``throttle.py``), and AUTHENTICATION_FAILED for a wrong username or password (without
+    saying which). The attempt is counted, and a failure audited, whatever happens next.
     """
     now = now or timezone.now()
-    if recent_login_failures(username, now) >= settings.DOORSTEP_LOGIN_FAILURES_ALLOWED:
-        raise ApplicationError(
-            ErrorCode.THROTTLED,
-            "too many failed logins for this account; wait "
-            f"{settings.DOORSTEP_LOGIN_FAILURE_WINDOW_MINUTES} minutes or ask an admin",
-            extra={"retry_after_seconds": settings.DOORSTEP_LOGIN_FAILURE_WINDOW_MINUTES * 60},
-        )
-    user = authenticate(username=username, password=password)
-    if user is None or not user.is_active:
-        audit_record(
-            actor=None,
-            action=AuditAction.LOGIN_FAILED,
-            username=username[:150],
-            detail={"ip": ip} if ip else {},
-        )
+    user = login_check(
+        attempt=Attempt(username=username, source=ip or "", via="token"), password=password, now=now
+    )
+    if user is None:
         raise ApplicationError(ErrorCode.AUTHENTICATION_FAILED, "wrong username or password")
     with transaction.atomic():
         secret, token = token_issue(user=user, now=now)
@@ -82,6 +62,7 @@ def user_login(
             action=AuditAction.LOGIN,
             object_type="token",
             object_id=token.prefix,
+            detail={"via": "token"},
         )
     return secret, token
 

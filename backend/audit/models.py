@@ -10,6 +10,7 @@ class AuditAction(models.TextChoices):
     LOGIN = "login", "Login"
     LOGIN_FAILED = "login_failed", "Failed login"
     LOGOUT = "logout", "Logout"
+    LOGIN_UNLOCK = "login_unlock", "Sign-in back-off cleared by an admin"
     READ = "read", "Read case data"
     READ_DENIED = "read_denied", "Access outside scope"
     CREATE = "create", "Create"

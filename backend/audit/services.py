@@ -35,8 +35,10 @@ def audit_record(
     case_id: str = "",
     detail: Mapping[str, Any] | None = None,
     username: str | None = None,
+    ip: str | None = None,
 ) -> AuditEvent:
-    """Append one audit event. ``detail`` must hold identifiers and names, never case content."""
+    """Append one audit event. ``detail`` must hold identifiers and names, never case content.
+    ``username`` and ``ip`` stand in for an actor there is not (a failed sign-in)."""
     user = actor.user if actor else None
     return AuditEvent.objects.create(
         at=timezone.now(),
@@ -48,7 +50,7 @@ def audit_record(
         object_id=object_id,
         case_id=case_id,
         detail=dict(detail or {}),
-        ip=actor.ip if actor else None,
+        ip=actor.ip if actor else ip,
     )
 
 

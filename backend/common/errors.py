@@ -177,8 +177,12 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, OutOfScope):
         audit_out_of_scope(exc, context.get("request"))
     if isinstance(exc, ApplicationError):
+        if "retry_after_seconds" in exc.extra:
+            headers["Retry-After"] = str(exc.extra["retry_after_seconds"])
         return Response(
-            error_body(exc.code, exc.message, exc.field, **exc.extra), status=exc.code.http_status
+            error_body(exc.code, exc.message, exc.field, **exc.extra),
+            status=exc.code.http_status,
+            headers=headers,
         )
     if isinstance(exc, InvalidRevision):
         code, message, field = ErrorCode.INVALID_REVISION, exc.reason, exc.field or "rev"

@@ -10,16 +10,13 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth import authenticate
 from django.http import HttpRequest
-from django.utils import timezone
 from rest_framework import exceptions
 
 from backend.accounts.authentication import DeviceRevoked, token_lookup
 from backend.accounts.models import Device, User
-from backend.accounts.services import recent_login_failures
-from backend.audit.models import AuditAction
-from backend.audit.services import Actor, audit_record
+from backend.accounts.throttle import Attempt, LoginThrottled, login_blocked, login_check
+from backend.audit.services import Actor
 from backend.common.http import client_ip
 
 _BASIC_TTL_SECONDS = 300
@@ -58,23 +55,29 @@ def _basic_key(username: str, password: str) -> str:
 
 
 def _basic_user(username: str, password: str, ip: str | None) -> User:
+    """The user these Basic credentials name. A cache hit skips the password hash but not the
+    sign-in throttle: a back-off taken on any channel stops cached credentials too."""
+    source = ip or ""
     key = _basic_key(username, password)
     hit = _basic_cache.get(key)
     now = time.monotonic()
     if hit is not None and hit[1] > now:
+        blocked = login_blocked(username=username, source=source)
+        if blocked is not None:
+            raise SyncAuthError(blocked.message)
         user = User.objects.filter(pk=hit[0], is_active=True).first()
         if user is not None:
             return user
-    if recent_login_failures(username, timezone.now()) >= settings.DOORSTEP_LOGIN_FAILURES_ALLOWED:
-        raise SyncAuthError("too many failed logins; try again later")
-    user = authenticate(username=username, password=password)
-    if user is None or not user.is_active:
-        audit_record(
-            actor=None, action=AuditAction.LOGIN_FAILED, username=username[:150], detail={"via": "sync-basic"}
+    try:
+        checked = login_check(
+            attempt=Attempt(username=username, source=source, via="sync-basic"), password=password
         )
+    except LoginThrottled as exc:
+        raise SyncAuthError(exc.message) from None
+    if checked is None:
         raise SyncAuthError("name or password is incorrect")
-    _basic_cache[key] = (user.pk, now + _BASIC_TTL_SECONDS)
-    return user
+    _basic_cache[key] = (checked.pk, now + _BASIC_TTL_SECONDS)
+    return checked
 
 
 def sync_caller(request: HttpRequest) -> SyncCaller:
