@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.accounts.models import Team, User
-from backend.common.errors import ApplicationError, ErrorCode, NotFound, OutOfScope
+from backend.common.errors import ApplicationError, ErrorCode
 from backend.common.http import actor_of
 from backend.common.pagination import Pagination
 from backend.common.serializers import StrictSerializer, content_field_class, id_field
@@ -25,12 +25,18 @@ from backend.records.apis import (
     update_input,
 )
 from backend.records.codec import open_body
-from backend.records.permissions import can_read_case
 from backend.records.selectors import winning_bodies
 from backend.records.services import document_read, document_update
 
 from .models import Allocation, Case
-from .selectors import AllocationRow, allocation_history, case_list, live_allocations, visit_timescale
+from .selectors import (
+    AllocationRow,
+    allocation_history,
+    case_in_scope,
+    case_list,
+    live_allocations,
+    visit_timescale,
+)
 from .services import allocation_add, allocation_end, case_close, case_create
 
 
@@ -220,6 +226,7 @@ class CaseDetailApi(APIView):
         return Response({**document_output(view), **_one_case_extras(case_id)})
 
     def _update(self, request: Request, case_id: str, *, partial: bool) -> Response:
+        case_in_scope(request.user, case_id)  # outside scope answers like a missing case
         data = update_input("case", partial=partial)(data=request.data)
         data.is_valid(raise_exception=True)
         view = document_update(
@@ -255,19 +262,11 @@ class CaseCloseApi(APIView):
 
     @extend_schema(request=CaseCloseInput, responses=document_output_serializer("case"), tags=["Cases"])
     def post(self, request: Request, case_id: str) -> Response:
+        case_in_scope(request.user, case_id)  # before the body: an outsider learns nothing
         data = self.CaseCloseInput(data=request.data)
         data.is_valid(raise_exception=True)
         view = case_close(actor=actor_of(request), case_id=case_id, rev=data.validated_data["rev"])
         return Response({**document_output(view), **_one_case_extras(case_id)})
-
-
-def _readable_case(request: Request, case_id: str) -> Case:
-    case = Case.objects.select_related("team").filter(pk=case_id).first()
-    if case is None:
-        raise NotFound("case")
-    if not can_read_case(request.user, case):
-        raise OutOfScope("case", object_type="case", object_id=case_id, case_id=case_id)
-    return case
 
 
 class AllocationListCreateApi(APIView):
@@ -281,7 +280,7 @@ class AllocationListCreateApi(APIView):
         tags=["Allocations"],
     )
     def get(self, request: Request, case_id: str) -> Response:
-        case = _readable_case(request, case_id)
+        case = case_in_scope(request.user, case_id)
         qs = allocation_history(case=case)
         if request.query_params.get("history", "").lower() not in {"1", "true", "yes"}:
             qs = qs.filter(ended_seq__isnull=True)
@@ -289,7 +288,7 @@ class AllocationListCreateApi(APIView):
 
     @extend_schema(request=AllocationCreateInput, responses={201: AllocationOutput}, tags=["Allocations"])
     def post(self, request: Request, case_id: str) -> Response:
-        _readable_case(request, case_id)
+        case_in_scope(request.user, case_id)
         data = self.AllocationCreateInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = User.objects.filter(pk=data.validated_data["user"]).first()
@@ -304,9 +303,5 @@ class AllocationListCreateApi(APIView):
 class AllocationEndApi(APIView):
     @extend_schema(request=None, responses=AllocationOutput, tags=["Allocations"])
     def post(self, request: Request, allocation_id: int) -> Response:
-        allocation = Allocation.objects.select_related("case").filter(pk=allocation_id).first()
-        if allocation is None:
-            raise NotFound("allocation")
-        _readable_case(request, allocation.case_id)
         allocation = allocation_end(actor=actor_of(request), allocation_id=allocation_id)
         return Response(AllocationOutput(allocation).data)

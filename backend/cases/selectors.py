@@ -11,6 +11,8 @@ from django.db.models import QuerySet
 
 from backend.accounts.models import Role, User
 from backend.common import rows
+from backend.common.errors import NotFound, OutOfScope
+from backend.records.permissions import can_read_case
 
 from .models import Allocation, Case
 from .workdays import add_working_days, working_days_between
@@ -25,6 +27,17 @@ def cases_visible_to(user: Any) -> QuerySet[Case]:
         return qs.filter(team__in=user.managed_teams.all())
     # A subquery rather than a join: no DISTINCT over every column, for the page and its count.
     return qs.filter(pk__in=Allocation.objects.filter(user=user, ended_seq__isnull=True).values("case_id"))
+
+
+def case_in_scope(user: Any, case_id: str) -> Case:
+    """The case ``case_id`` (with its team) if ``user`` may see it. Raises NotFound if there is
+    none, and OutOfScope — answered exactly the same, but audited — if it is not theirs to see."""
+    case = Case.objects.select_related("team").filter(pk=case_id).first()
+    if case is None:
+        raise NotFound("case")
+    if not can_read_case(user, case):
+        raise OutOfScope("case", object_type="case", object_id=case_id, case_id=case_id)
+    return case
 
 
 #: What the case list reads of each case: plain rows, not model instances (a page of 50 cases

@@ -12,11 +12,12 @@ from django.utils import timezone
 from backend.accounts.models import Role, Team, User
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record
-from backend.common.errors import ApplicationError, ErrorCode, Forbidden, NotFound, StaleRevision
+from backend.common.errors import ApplicationError, ErrorCode, Forbidden, NotFound, OutOfScope, StaleRevision
 from backend.common.ids import new_id
 from backend.keys.envelopes import withdraw_envelopes
 from backend.keys.services import case_key_create, case_key_rotate
 from backend.records.models import Document, Revision
+from backend.records.permissions import can_read_case
 from backend.records.sequence import next_seq
 from backend.records.services import (
     DocumentView,
@@ -27,6 +28,7 @@ from backend.records.services import (
 )
 
 from .models import Allocation, Case, CaseType
+from .selectors import case_in_scope
 
 CASE_NUMBER_PREFIX = {
     CaseType.EARLY_HELP: "EH",
@@ -110,10 +112,10 @@ def case_create(
 def case_close(*, actor: Actor, case_id: str, rev: str, now: datetime | None = None) -> DocumentView:
     """Close an open case (supervisor of its team or admin); StaleRevision on a stale rev."""
     now = now or timezone.now()
-    document = lock_document(case_id)
-    case = document.case
+    case = case_in_scope(actor.user, case_id)  # outside scope answers like a missing case
     if not _can_manage_team(actor.user, case.team):
         raise Forbidden("only the team's supervisors or an admin can close a case")
+    document = lock_document(case_id)
     if rev != document.rev:
         raise StaleRevision(document.rev)
     content = view_of(document).content
@@ -138,9 +140,7 @@ def allocation_add(
     """Allocate ``user`` (a practitioner) to a case; takes a global sequence number so devices
     pick the case's documents up on their next sync. Raises Forbidden, ApplicationError."""
     now = now or timezone.now()
-    case = Case.objects.select_related("team").filter(pk=case_id).first()
-    if case is None:
-        raise NotFound("case")
+    case = case_in_scope(actor.user, case_id)
     if not _can_manage_team(actor.user, case.team):
         raise Forbidden("only the team's supervisors or an admin can allocate this case")
     if user.role != Role.PRACTITIONER:
@@ -194,6 +194,10 @@ def allocation_end(*, actor: Actor, allocation_id: int, now: datetime | None = N
     )
     if allocation is None:
         raise NotFound("allocation")
+    if not can_read_case(actor.user, allocation.case):  # answered like a missing allocation
+        raise OutOfScope(
+            "allocation", object_type="allocation", object_id=str(allocation_id), case_id=allocation.case_id
+        )
     if not _can_manage_team(actor.user, allocation.case.team):
         raise Forbidden("only the team's supervisors or an admin can change this allocation")
     if allocation.ended_seq is not None:

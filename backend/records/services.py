@@ -383,12 +383,19 @@ def document_update(
     """
     now = now or timezone.now()
     revtree.parse_rev(rev)
+    # Every refusal before the write check says "document not found", as lock_document does
+    # for a missing id: another type's id or a document outside scope must answer like an
+    # absent one (the latter audited).
     document = lock_document(doc_id)
     if doc_type is not None and document.doc_type != doc_type:
-        raise NotFound(doc_type)
+        raise NotFound("document")
+    if not can_read(actor.user, case_id=document.case_id, team_id=document.case.team_id):
+        raise OutOfScope(
+            "document", object_type=document.doc_type, object_id=doc_id, case_id=document.case_id
+        )
     case = _get_case_for_write(actor, document.case_id, document.doc_type)
     if document.deleted:
-        raise NotFound(document.doc_type)
+        raise NotFound("document")
     if rev != document.rev:
         raise StaleRevision(document.rev)
     current = view_of(document).content

@@ -34,11 +34,13 @@ def _iso(now: datetime) -> str:
 
 
 def _visit_for(actor: Actor, visit_id: str, rev: str) -> tuple[Document, dict[str, Any]]:
+    # Every refusal here says "document not found", as lock_document does for a missing id:
+    # a visit outside the caller's scope, or another type's id, must answer like an absent one.
     document = lock_document(visit_id)
     if document.doc_type != "visit" or document.deleted:
-        raise NotFound("visit")
+        raise NotFound("document")
     if not can_read_case(actor.user, document.case):
-        raise OutOfScope("visit", object_type="visit", object_id=visit_id, case_id=document.case_id)
+        raise OutOfScope("document", object_type="visit", object_id=visit_id, case_id=document.case_id)
     if rev != document.rev:
         raise StaleRevision(document.rev)
     return document, view_of(document).content
@@ -266,10 +268,10 @@ def addendum_acknowledge(
     """A supervisor acknowledges an addendum (it leaves the review queue)."""
     now = now or timezone.now()
     document = lock_document(addendum_id)
-    if document.doc_type != "addendum":
-        raise NotFound("addendum")
+    if document.doc_type != "addendum":  # answered as lock_document answers a missing id
+        raise NotFound("document")
     if not can_read_case(actor.user, document.case):
-        raise OutOfScope("addendum", object_type="addendum", object_id=addendum_id, case_id=document.case_id)
+        raise OutOfScope("document", object_type="addendum", object_id=addendum_id, case_id=document.case_id)
     _require_supervisor(actor, document)
     if rev != document.rev:
         raise StaleRevision(document.rev)
