@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "backend.keys",
     "backend.records",
     "backend.review",
+    "backend.attention",
     "backend.syncapi",
     "backend.demo",
     "backend.webapp",

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from backend.accounts import apis as accounts
+from backend.attention import apis as attention
 from backend.audit import apis as audit
 from backend.cases import apis as cases
 from backend.records import apis as records
@@ -77,6 +78,11 @@ api = [
         review.ConflictDecideApi.as_view(),
         name="conflict-decide",
     ),
+    path("attention/", attention.AttentionListApi.as_view(), name="attention"),
+    path(
+        "attention/<str:item_id>/dismiss/", attention.AttentionDismissApi.as_view(), name="attention-dismiss"
+    ),
+    path("directory/", attention.DirectoryApi.as_view(), name="directory"),
     path("audit/", audit.AuditListApi.as_view(), name="audit"),
     path("audit/export/", audit.AuditExportApi.as_view(), name="audit-export"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
