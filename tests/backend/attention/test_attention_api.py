@@ -174,3 +174,9 @@ def test_the_directory_names_the_people_and_devices_of_my_teams(
     assert body["devices"] == [{"id": tablet.device_id, "name": "Jamie's iPad", "user": colleague.ref}]
     everyone = {u["id"] for u in api(admin_user).get("/api/directory/").json()["users"]}
     assert {other_supervisor.ref, admin_user.ref, practitioner.ref} <= everyone
+
+
+@pytest.mark.parametrize("item_id", ["a%00b", "returned:%ED%A0%80", "x" * 300, "decision:1%00"])
+def test_a_hostile_item_id_is_a_clear_4xx(api: Any, practitioner: Any, item_id: str) -> None:
+    response = api(practitioner).post(f"/api/attention/{item_id}/dismiss/")
+    assert 400 <= response.status_code < 500 and "code" in response.json()
