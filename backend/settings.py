@@ -31,6 +31,19 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+def _private_file(path: Path) -> None:
+    """Make the SQLite database ``path`` readable by this account only (0600), like the keyring:
+    created empty that way if absent (an empty file is an empty database), tightened if not.
+    SQLite gives the ``-wal`` and ``-shm`` files it creates the database file's mode."""
+    if str(path) in {"", ":memory:"}:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        if name.exists() and name.stat().st_mode & 0o077 and name.stat().st_uid == os.getuid():
+            name.chmod(0o600)
+
+
 SECRET_KEY = _secret_key()
 DEBUG = _env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = [
@@ -41,6 +54,20 @@ ALLOWED_HOSTS = [
 CSRF_TRUSTED_ORIGINS = [
     o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
 ]
+
+# --- HTTPS (production: deploy/ sets DOORSTEP_HTTPS=1; `make run` serves plain http locally). ---
+#: Behind the TLS-terminating proxy (uvicorn --proxy-headers takes the scheme from its
+#: X-Forwarded-Proto): cookies only over HTTPS, HSTS, and any plain-http request redirected.
+DOORSTEP_HTTPS = _env_bool("DOORSTEP_HTTPS", False)
+SESSION_COOKIE_SECURE = DOORSTEP_HTTPS
+CSRF_COOKIE_SECURE = DOORSTEP_HTTPS
+SECURE_SSL_REDIRECT = DOORSTEP_HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("DOORSTEP_HSTS_SECONDS", "31536000")) if DOORSTEP_HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = DOORSTEP_HTTPS
+SESSION_COOKIE_HTTPONLY = True
+#: HSTS preload is a decision for the council's whole domain (it must be submitted for the
+#: registrable domain, e.g. council.example), not for this service's host: left to them.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -119,6 +146,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # two helpers') each get their own test database instead of dropping each other's.
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    _private_file(Path(DATABASES["default"]["NAME"]))
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue instead of

@@ -16,21 +16,40 @@ from django.http import HttpRequest, HttpResponse
 from .safe_input import text_problem
 
 
+def refusal_body(path: str, *, couch_error: str, rest_code: str, message: str) -> bytes:
+    """A refusal's body in the format of the endpoint at ``path``: CouchDB ``{"error",
+    "reason"}`` under /sync/, the REST error body ``{"code", "message"}`` elsewhere."""
+    if path.startswith("/sync/"):
+        return json.dumps({"error": couch_error, "reason": message}).encode()
+    return json.dumps({"code": rest_code, "message": message}).encode()
+
+
 def refusal(
     request: HttpRequest, status: int, *, couch_error: str, rest_code: str, message: str
 ) -> HttpResponse:
-    """A refusal in the endpoint's own format: CouchDB ``{"error", "reason"}`` under /sync/,
-    the REST error body ``{"code", "message"}`` elsewhere."""
-    if request.path.startswith("/sync/"):
-        body = {"error": couch_error, "reason": message}
-        realm = 'Basic realm="doorstep"'
-    else:
-        body = {"code": rest_code, "message": message}
-        realm = 'Token realm="doorstep"'
-    response = HttpResponse(json.dumps(body), status=status, content_type="application/json")
+    """A refusal in the endpoint's own format (``refusal_body``)."""
+    body = refusal_body(request.path, couch_error=couch_error, rest_code=rest_code, message=message)
+    response = HttpResponse(body, status=status, content_type="application/json")
     if status == 401:
-        response["WWW-Authenticate"] = realm
+        sync = request.path.startswith("/sync/")
+        response["WWW-Authenticate"] = 'Basic realm="doorstep"' if sync else 'Token realm="doorstep"'
     return response
+
+
+def body_limit(path: str) -> int:
+    """The largest request body accepted at ``path``: the replication limit under /sync/, the
+    REST limit elsewhere (docs/api.md, Limits)."""
+    return settings.DOORSTEP_MAX_SYNC_BODY if path.startswith("/sync/") else settings.DOORSTEP_MAX_REST_BODY
+
+
+def too_large_body(path: str) -> bytes:
+    """The documented 413 body at ``path`` (also sent by ``backend.asgi`` before Django runs)."""
+    return refusal_body(
+        path,
+        couch_error="too_large",
+        rest_code="payload_too_large",
+        message=f"request body exceeds {body_limit(path)} bytes",
+    )
 
 
 class _RefusingMiddleware:
@@ -64,25 +83,18 @@ class _RefusingMiddleware:
 
 
 class BodySizeLimitMiddleware(_RefusingMiddleware):
-    """413 for bodies over the REST or replication limit (CouchDB-style body under /sync/)."""
+    """413 for bodies over the REST or replication limit (CouchDB-style body under /sync/).
+    Under ASGI, ``backend.asgi`` has refused them already, chunked ones included."""
 
     @staticmethod
     def _refusal(request: HttpRequest) -> HttpResponse | None:
-        is_sync = request.path.startswith("/sync/")
-        limit = settings.DOORSTEP_MAX_SYNC_BODY if is_sync else settings.DOORSTEP_MAX_REST_BODY
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
             length = 0
-        if length <= limit:
+        if length <= body_limit(request.path):
             return None
-        return refusal(
-            request,
-            413,
-            couch_error="too_large",
-            rest_code="payload_too_large",
-            message=f"request body exceeds {limit} bytes",
-        )
+        return HttpResponse(too_large_body(request.path), status=413, content_type="application/json")
 
 
 class SafeTextMiddleware(_RefusingMiddleware):
