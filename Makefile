@@ -7,7 +7,7 @@ PORT ?= 8000
 MANAGE := $(PY) backend/manage.py
 NODE_TESTS := tests/node
 
-.PHONY: install run serve test test-sqlite test-postgres lint typecheck node-deps web bench clean
+.PHONY: install run serve test test-sqlite test-postgres lint typecheck node-deps web browser bench clean
 
 $(VENV)/.installed: pyproject.toml sync/pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,16 @@ $(WEB)/node_modules/.installed: $(WEB)/package.json $(WEB)/package-lock.json
 web: $(WEB)/node_modules/.installed
 	cd $(WEB) && npm run --silent build
 
+# The browser tests (tests/web) drive Debian's Chromium; install it when it is missing.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [[ ! -x "$(CHROMIUM)" ]]; then \
+		echo "installing Debian's chromium for the browser tests"; \
+		SUDO=""; [[ $$(id -u) -ne 0 ]] && SUDO="sudo"; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	fi
+
 run: install web
 	$(MANAGE) migrate --noinput
 	DOORSTEP_FAST_PASSWORD_HASHER=$${DOORSTEP_FAST_PASSWORD_HASHER:-0} $(MANAGE) seed_demo --if-empty
@@ -41,7 +51,7 @@ run: install web
 	$(VENV)/bin/uvicorn backend.asgi:application --host 127.0.0.1 --port $(PORT) --workers $${WEB_CONCURRENCY:-1} --no-access-log
 
 # The whole suite on SQLite, then again on PostgreSQL when DATABASE_URL names one.
-test: install node-deps web lint typecheck
+test: install node-deps web browser lint typecheck
 	env -u DATABASE_URL $(VENV)/bin/pytest
 	@if [[ "$${DATABASE_URL:-}" == postgres* ]]; then \
 		echo "=== again on PostgreSQL ($${DATABASE_URL%%@*}@…) ==="; \

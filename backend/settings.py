@@ -210,6 +210,9 @@ DOORSTEP_LOGIN_FAILURE_WINDOW_MINUTES = int(os.environ.get("DOORSTEP_LOGIN_FAILU
 #: edits it made offline (they are accepted, audited as late edits and listed for the team's
 #: supervisors); 0 refuses them (docs/sync-protocol.md).
 DOORSTEP_LATE_EDIT_DAYS = int(os.environ.get("DOORSTEP_LATE_EDIT_DAYS", "14"))
+#: Minutes without a touch or key press before the tablet app locks itself (the form in progress
+#: is kept sealed and comes back on unlock); the council's choice, served at /api/tablet/settings/.
+DOORSTEP_IDLE_LOCK_MINUTES = int(os.environ.get("DOORSTEP_IDLE_LOCK_MINUTES", "15"))
 #: Depth the revision *tree* is stemmed to; every revision body is kept regardless.
 DOORSTEP_REVS_LIMIT = int(os.environ.get("DOORSTEP_REVS_LIMIT", "1000"))
 

@@ -92,6 +92,7 @@ api = [
 urlpatterns = [
     path("", RedirectView.as_view(url="/app/", permanent=False)),
     path("api/", include(api)),
+    path("api/tablet/", include("backend.webapp.api_urls")),
     path("sync/", include("backend.syncapi.urls")),
     path("admin/", admin.site.urls),
     path("app/", include("backend.webapp.urls")),

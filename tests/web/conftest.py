@@ -82,6 +82,16 @@ class WebRig:
             picked.append((username, case))
         return picked
 
+    def practitioners_besides(self, taken: set[str], count: int) -> list[tuple[str, str]]:
+        """``count`` more practitioners with a case of their own, none of them in ``taken``."""
+        spare = [
+            (a.username, self.cases_of(a.username)[0])
+            for a in sorted(self.accounts.values(), key=lambda a: a.username)
+            if a.role == "practitioner" and a.username not in taken and self.cases_of(a.username)
+        ]
+        assert len(spare) >= count, f"need {count} more practitioners with cases, have {spare}"
+        return spare[:count]
+
     def run(self, scenario: str, config: dict[str, Any], *, timeout: float = 240) -> dict[str, Any]:
         """Run ``scenarios/<scenario>.mjs`` against the server; its last line of output, parsed."""
         full = {
@@ -149,10 +159,12 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebRig]:
 
 @pytest.fixture(scope="session")
 def cast(web: WebRig) -> dict[str, Any]:
-    """Who plays which part: four practitioners of one team (one per scenario, so scenarios
-    do not disturb each other), their supervisor and an admin."""
+    """Who plays which part: four practitioners of one team and more from other teams (one per
+    scenario, so scenarios do not disturb each other), their supervisors and an admin."""
     (p1, c1), (p2, c2), (p3, c3), (p4, c4) = web.practitioners(4)
+    ((p5, c5),) = web.practitioners_besides({p1, p2, p3, p4}, 1)
     return {
+        "noLoss": {"practitioner": p5, "caseId": c5, "admin": web.admin()},
         "lifecycle": {"practitioner": p1, "caseId": c1, "supervisor": web.supervisor_of(p1)},
         "twoDevices": {"practitioner": p2, "caseId": c2, "supervisor": web.supervisor_of(p2)},
         "errors": {

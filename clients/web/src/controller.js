@@ -1,27 +1,33 @@
 // What the screens ask for: sign in, enrol, unlock, lock, sync, save visits, renew the device
-// token, wipe. Holds the unlocked session (device key, case keys, device token) in memory only.
+// token, erase. Holds the unlocked session (device key, case keys, device token) in memory only.
 import PouchDB from "pouchdb-core";
 import { WrongPassphrase } from "./envelope.js";
 import { login, logout, api } from "./lib/api.js";
-import { enrol, forgetEnrolment, loadEnrolment, renewToken, unlock } from "./lib/device.js";
-import { DeviceWiped, Offline, SignInExpired } from "./lib/errors.js";
+import { Autosaves } from "./lib/autosave.js";
+import { correctedNow, deviceNow, setClockOffset } from "./lib/clock.js";
+import { checkin, enrol, forgetEnrolment, loadEnrolment, renewToken, saveEnrolment, unlock } from "./lib/device.js";
+import { DeviceSuspended, DeviceWiped, Offline, SignInExpired, UnsentWork } from "./lib/errors.js";
 import { idbDestroy } from "./lib/idb.js";
+import { learnDatabaseVersions } from "./lib/idbVersion.js";
+import { cacheRead, cacheWrite } from "./lib/sealedCache.js";
+import { setDirectory } from "./lib/directory.js";
 import { Replica } from "./lib/replica.js";
 import { Vault } from "./lib/vault.js";
-import { nowIso } from "./lib/dates.js";
 import { recordPerf } from "./lib/perf.js";
 import { ulid, newId } from "./lib/ulid.js";
 import { getState, setState } from "./store.js";
 
-let session = null; // {record, vault, replica, token, tokenKey}
+let session = null; // {record, vault, replica, autosaves, token, tokenKey}
 const REVIEW_KEY = "doorstep.review";
+const SETTINGS_KEY = "doorstep.settings";
 const AUTO_SYNC_MS = 60_000;
-const IDLE_LOCK_MS = 15 * 60_000;
+const DEFAULT_IDLE_LOCK_MINUTES = 15;
 
 export const currentSession = () => session;
 
 const publicRecord = (r) => r && ({
   deviceId: r.deviceId, deviceName: r.deviceName, username: r.username, user: r.user, enrolledAt: r.enrolledAt,
+  suspendedAt: r.suspendedAt || null,
 });
 
 export function notify(kind, text) {
@@ -49,8 +55,26 @@ async function publishSyncState() {
 
 const bumpData = () => setState((s) => ({ dataVersion: s.dataVersion + 1 }));
 
+// -- the council's settings (GET /api/tablet/settings/, kept for offline starts) --------------------
+function cachedSettings() {
+  try { return JSON.parse(localStorage.getItem(SETTINGS_KEY) || "null") || {}; } catch { return {}; }
+}
+
+export const idleLockMinutes = () => {
+  const minutes = Number(cachedSettings().idle_lock_minutes);
+  return Number.isFinite(minutes) && minutes > 0 ? minutes : DEFAULT_IDLE_LOCK_MINUTES;
+};
+
+async function refreshSettings() {
+  try {
+    const settings = await api("tablet/settings/");
+    localStorage.setItem(SETTINGS_KEY, JSON.stringify(settings));
+  } catch { /* offline: the cached (or default) settings stand */ }
+}
+
 // -- start-up ---------------------------------------------------------------------------------
 export async function boot() {
+  await refreshSettings();
   addEventListener("online", () => { setState({ online: true }); if (session) sync(); });
   addEventListener("offline", () => {
     setState({ online: false });
@@ -104,7 +128,6 @@ export async function enrolTablet({ passphrase, deviceName }) {
   if (!pending) throw new Error("Sign in first.");
   const unlocked = await enrol({ userToken: pending.token, user: pending.user, username: pending.username, passphrase, deviceName });
   logout(pending.token);
-  navigator.storage?.persist?.().catch(() => {});
   setState({ signIn: null });
   await startSession(unlocked.record, unlocked);
   location.hash = "#/";
@@ -124,15 +147,19 @@ export async function unlockTablet(passphrase) {
 
 export { WrongPassphrase };
 
-async function startSession(record, { devicePrivateKey, tokenKey, token }, started = performance.now()) {
+async function startSession(record, { devicePrivateKey, tokenKey, cacheKey, token }, started = performance.now()) {
   const vault = new Vault({ devicePrivateKey, deviceId: record.deviceId });
+  await learnDatabaseVersions(); // before PouchDB opens the replica: see lib/idbVersion.js
   const replica = new Replica({
     name: record.replica,
     getToken: () => session?.token,
     onEnvelope: (doc) => vault.receiveEnvelope(doc),
     onPurge: (caseId) => vault.forgetCase(caseId),
   });
-  session = { record, vault, replica, token, tokenKey };
+  session = { record, vault, replica, autosaves: new Autosaves({ replica, vault }), token, tokenKey, cacheKey };
+  setDirectory(await cacheRead(replica, cacheKey, "directory"));
+  setState({ attention: (await cacheRead(replica, cacheKey, "attention", { items: [] })).items });
+  setClockOffset((await replica.loadState()).clock);
   // Unwrap every case key at once (WebCrypto works in parallel); a bad envelope only means
   // that case reads as locked.
   await Promise.all((await replica.envelopes()).map((doc) => vault.receiveEnvelope(doc).catch(() => {})));
@@ -147,27 +174,63 @@ async function startSession(record, { devicePrivateKey, tokenKey, token }, start
     sync: { ...getState().sync, status: navigator.onLine ? "idle" : "offline", message: "" },
   });
   bumpData();
+  askPersistentStorage();
 }
 
-export async function lock() {
+/** Ask the browser not to evict this tablet's data, and say whether it agreed (Sync page). */
+async function askPersistentStorage() {
+  const storage = navigator.storage;
+  if (!storage?.persist) { setState({ storagePersisted: "unsupported" }); return; }
+  let persisted = await storage.persisted().catch(() => false);
+  if (!persisted) persisted = await storage.persist().catch(() => false);
+  setState({ storagePersisted: persisted ? "granted" : "refused" });
+}
+
+// -- locking: forms in progress are sealed first, and come back as they were after unlocking --------
+const flushers = new Set(); // () => Promise: seal the form in progress now
+const resumeAfterLock = new Set(); // autosave keys a lock interrupted (memory only)
+
+/** A screen with a form in progress registers how to seal it; returns the unregister function. */
+export function onLockFlush(flush) {
+  flushers.add(flush);
+  return () => flushers.delete(flush);
+}
+
+/** Whether the form `key` was open when the tablet locked (then it is restored without asking). */
+export const takeResumeAfterLock = (key) => resumeAfterLock.delete(key);
+
+/** The user chose "Restore" for the form `key` elsewhere (the caseload): open it restored. */
+export const restoreOnOpen = (key) => { resumeAfterLock.add(key); };
+
+export async function lock({ idle = false } = {}) {
   if (!session) return;
+  for (const flush of [...flushers]) {
+    try {
+      const key = await flush();
+      if (key) resumeAfterLock.add(key);
+    } catch { /* the last autosave (within a second of typing) stands */ }
+  }
   const { vault, replica } = session;
   session = null;
   vault.clear();
   await replica.close();
   setState({ phase: "unlock", notice: null });
+  if (idle) {
+    const minutes = idleLockMinutes();
+    notify("info", `Locked after ${minutes} minute${minutes === 1 ? "" : "s"} without use. Anything you were typing is kept: unlock to carry on where you were.`);
+  }
 }
 
 function watchIdle() {
   let last = Date.now();
   const touch = () => { last = Date.now(); };
-  for (const ev of ["pointerdown", "keydown", "touchstart"]) addEventListener(ev, touch, { passive: true });
+  for (const ev of ["pointerdown", "keydown", "touchstart", "input"]) addEventListener(ev, touch, { passive: true, capture: true });
   setInterval(() => {
-    if (session && Date.now() - last > IDLE_LOCK_MS && !getState().sync.status.startsWith("sync")) {
-      dispatchEvent(new CustomEvent("doorstep:before-lock"));
-      setTimeout(() => lock().then(() => notify("info", "Locked after 15 minutes without use. Your drafts are saved.")), 500);
+    if (session && Date.now() - last > idleLockMinutes() * 60_000 && !getState().sync.status.startsWith("sync")) {
+      last = Date.now();
+      lock({ idle: true });
     }
-  }, 30_000);
+  }, 10_000);
 }
 
 // -- sync --------------------------------------------------------------------------------------
@@ -188,6 +251,7 @@ export async function sync({ quiet = false } = {}) {
   const replica = session.replica;
   try {
     const started = performance.now();
+    const checked = await checkinNow(replica);
     const summary = await replica.sync({ onProgress: (p) => setSync({ progress: p }) });
     recordPerf("sync", performance.now() - started, {
       pushed: summary.pushed, pulled: summary.pulled, pushMs: summary.pushMs, pullMs: summary.pullMs, indexMs: summary.indexMs,
@@ -199,13 +263,20 @@ export async function sync({ quiet = false } = {}) {
     if (summary.merged.length) parts.push(`${summary.merged.length} merged with other edits`);
     if (summary.refused.length) parts.push(`${summary.refused.length} not accepted`);
     if (summary.purged.length) parts.push(`${summary.purged.length} case${summary.purged.length > 1 ? "s" : ""} removed (no longer allocated to you)`);
+    setClockOffset((await replica.loadState()).clock);
     await publishSyncState();
     setSync({ status: "idle", progress: null, message: parts.length ? `Synced: ${parts.join(", ")}.` : "Synced: everything is up to date." });
     if (summary.refused.length) notify("error", `The server did not accept ${summary.refused.length} change${summary.refused.length > 1 ? "s" : ""}. They are kept on this tablet; see Sync for why.`);
+    if (checked?.instruction === "send_then_erase") await retireNow();
+    else if (session?.replica === replica) await refreshAttention(replica);
     return summary;
   } catch (err) {
     if (err instanceof DeviceWiped) {
       await wipe(err.message);
+      return null;
+    }
+    if (err instanceof DeviceSuspended) {
+      await suspend();
       return null;
     }
     const status = err instanceof SignInExpired ? "expired" : err instanceof Offline ? "offline" : "error";
@@ -218,6 +289,109 @@ export async function sync({ quiet = false } = {}) {
   }
 }
 
+// -- what the server tells the user: the attention list and the names of colleagues ------------------
+/** Fetch the "For your attention" list and the directory, send dismissals made offline, and keep
+ * both sealed for offline reading. A failure leaves the last copy in place. */
+async function refreshAttention(replica) {
+  const { token, cacheKey } = session;
+  const kept = await cacheRead(replica, cacheKey, "attention", { items: [], dismissed: [] });
+  const stillToSend = [];
+  for (const id of kept.dismissed || []) {
+    await api(`attention/${encodeURIComponent(id)}/dismiss/`, { method: "POST", token })
+      .catch((err) => { if (err.status !== 404) stillToSend.push(id); });
+  }
+  try {
+    const [attention, directory] = await Promise.all([api("attention/", { token }), api("directory/", { token })]);
+    const items = attention.results.filter((item) => !stillToSend.includes(item.id));
+    await cacheWrite(replica, cacheKey, "attention", { items, dismissed: stillToSend });
+    await cacheWrite(replica, cacheKey, "directory", directory);
+    setDirectory(directory);
+    if (session?.replica === replica) setState({ attention: items });
+  } catch {
+    await cacheWrite(replica, cacheKey, "attention", { ...kept, dismissed: stillToSend });
+  }
+}
+
+/** Dismiss an item of the attention list: at once on the tablet, on the server now or at the next sync. */
+export async function dismissAttention(id) {
+  if (!session) return;
+  const { replica, cacheKey, token } = session;
+  const kept = await cacheRead(replica, cacheKey, "attention", { items: [], dismissed: [] });
+  const items = kept.items.filter((item) => item.id !== id);
+  let sent = false;
+  if (navigator.onLine) {
+    sent = await api(`attention/${encodeURIComponent(id)}/dismiss/`, { method: "POST", token }).then(() => true, (err) => err.status === 404);
+  }
+  await cacheWrite(replica, cacheKey, "attention", { items, dismissed: sent ? kept.dismissed || [] : [...(kept.dismissed || []), id] });
+  setState({ attention: items });
+}
+
+// -- the device's lifecycle, as the server tells it at each checkin -----------------------------
+/** Check in before syncing: learns the status, the instruction and the server's clock. A failing
+ * checkin other than for authorisation or the network does not stop the sync itself. */
+async function checkinNow(replica) {
+  const { count } = await replica.unsent();
+  let answer;
+  try {
+    answer = await checkin({ token: session.token, unsent: count });
+  } catch (err) {
+    if (err.status === 401 && err.wipe) throw new DeviceWiped(err.message);
+    if (err.status === 401 && err.lock) throw new DeviceSuspended();
+    if (err.status === 401) throw new SignInExpired(err.message);
+    if (err.offline) throw new Offline();
+    return null;
+  }
+  if (answer) {
+    replica.noteServerTime(answer.server_time, answer.sentAt, answer.receivedAt);
+    setState({ deviceStatus: answer.status });
+  }
+  return answer;
+}
+
+/** The council is retiring this tablet: once everything has reached the server, erase it and
+ * confirm; until then say what is holding it back (records the server refused, forms in progress). */
+async function retireNow() {
+  const unsent = await session.replica.unsent();
+  if (unsent.count) {
+    setState({ retiring: unsent });
+    return;
+  }
+  setState({ retiring: null });
+  await erase("Your council has retired this tablet. Everything recorded on it reached the server first; its copy of " +
+    "your caseload and its keys have now been erased, and the council has been told. Your work is safe on the server.",
+  { confirmWith: session.token, title: "This tablet has been retired" });
+}
+
+/** The council revoked this tablet: lock at once, keep everything sealed, and remember it. */
+async function suspend() {
+  const record = { ...session.record, suspendedAt: new Date().toISOString() };
+  await saveEnrolment(record);
+  await lock();
+  setState({ enrolment: publicRecord(record) });
+  notify("error", new DeviceSuspended().message);
+}
+
+/**
+ * After an administrator re-admitted a suspended tablet: open the keystore with the passphrase,
+ * sign in with the password for a new device token, and carry on. Raises WrongPassphrase, or an
+ * ApiError (wrong password; `code` "not_readmitted" while the council has not re-admitted it).
+ */
+export async function readmitTablet({ passphrase, password }) {
+  const record = await loadEnrolment();
+  const unlocked = await unlock(record, passphrase);
+  let renewed;
+  try {
+    renewed = await renewToken({ record, tokenKey: unlocked.tokenKey, password });
+  } catch (err) {
+    if (err.status === 403 || err.status === 409 || err.code === "device_revoked") err.code = "not_readmitted";
+    throw err;
+  }
+  const { suspendedAt: _, ...readmitted } = renewed.record;
+  await saveEnrolment(readmitted);
+  await startSession(readmitted, { ...unlocked, token: renewed.token });
+  if (navigator.onLine) sync();
+}
+
 export async function renewDeviceToken(password) {
   if (!session) throw new Error("Unlock the tablet first.");
   const { record, token } = await renewToken({ record: session.record, tokenKey: session.tokenKey, password });
@@ -227,23 +401,78 @@ export async function renewDeviceToken(password) {
   await sync();
 }
 
-// -- wipe ------------------------------------------------------------------------------------------
-/** Erase the replica, the keystore and the device record; keys in memory are dropped. */
-export async function wipe(reason) {
+// -- erasing ----------------------------------------------------------------------------------------
+/** Erase the replica (forms in progress with it), the keystore and the device record; keys in
+ * memory are dropped. With `confirmWith` (the device token), tell the server it was done
+ * (`POST /api/devices/wiped/`), so the device shows as wiped. */
+async function erase(reason, { confirmWith = null, title = null } = {}) {
   const record = session?.record || (await loadEnrolment().catch(() => null));
   if (session) {
     session.vault.clear();
     await session.replica.destroy();
     session = null;
   } else if (record) {
+    await learnDatabaseVersions();
     await new PouchDB(record.replica, { adapter: "indexeddb" }).destroy().catch(() => {});
   }
   await forgetEnrolment().catch(() => {});
   await idbDestroy();
+  resumeAfterLock.clear();
   sessionStorage.removeItem(REVIEW_KEY);
-  setState({ phase: "wiped", wipedReason: reason, enrolment: null, user: null, notice: null,
+  if (confirmWith) await api("devices/wiped/", { method: "POST", token: confirmWith }).catch(() => null);
+  setState({ phase: "wiped", wipedReason: reason, wipedTitle: title, enrolment: null, user: null, notice: null, retiring: null,
     sync: { status: "idle", message: "", progress: null, lastSyncedAt: null, pending: 0, refused: {}, merges: [], lastError: null } });
   location.hash = "#/";
+}
+
+/** The council ordered this tablet wiped (lost or stolen): erase at once and confirm. */
+export const wipe = (reason) => erase(reason, { confirmWith: session?.token || null });
+
+/** What this tablet holds that the server does not ({records, forms, count}); works locked too. */
+export async function unsentOnTablet() {
+  if (session) return session.replica.unsent();
+  const record = await loadEnrolment().catch(() => null);
+  if (!record) return { records: [], forms: 0, count: 0 };
+  await learnDatabaseVersions();
+  return Replica.peekUnsent(record.replica);
+}
+
+/** Erase at the user's request; refused with UnsentWork while anything has not reached the server. */
+export async function eraseTablet(reason) {
+  const unsent = await unsentOnTablet();
+  if (unsent.count) throw new UnsentWork(unsent);
+  await erase(reason);
+}
+
+/**
+ * Discard the `expected` unsent records and erase, as the user explicitly chose: the decision is
+ * written to the council's audit trail first (`POST /api/tablet/discard-unsent/`, with the device
+ * token when unlocked, else after signing in with `password`), so nothing unsent is destroyed
+ * unrecorded. Offline, or if the count changed meanwhile, nothing is erased.
+ */
+export async function discardUnsentAndErase({ expected, password = null }) {
+  const unsent = await unsentOnTablet();
+  if (unsent.count !== expected) {
+    throw new Error(`The number of records not yet sent has changed (it is now ${unsent.count}). Nothing was erased; check and try again.`);
+  }
+  const record = session?.record || (await loadEnrolment());
+  const body = {
+    device: record.devicePk, count: unsent.count, records: unsent.records.slice(0, 1000),
+    reason: session ? "erase" : "forgotten_passphrase",
+  };
+  if (session) {
+    await api("tablet/discard-unsent/", { method: "POST", token: session.token, body });
+  } else {
+    const signedIn = await login(record.username, password);
+    try {
+      await api("tablet/discard-unsent/", { method: "POST", token: signedIn.token, body });
+    } finally {
+      await logout(signedIn.token);
+    }
+  }
+  const n = unsent.count;
+  await erase(`You discarded ${n} unsent record${n === 1 ? "" : "s"} and erased this tablet's copy of your caseload and its keys; ` +
+    "the council's audit trail records your decision. Sign in to set the tablet up again.");
 }
 
 // -- records ---------------------------------------------------------------------------------------
@@ -260,7 +489,8 @@ export async function saveVisit({ caseId, visitId, base, baseRev, fields, submit
   if (!session) throw new Error("The tablet is locked.");
   const { vault, replica, record } = session;
   const me = record.user.ref;
-  const now = nowIso();
+  // Edit times by the server's clock (lib/clock.js); the tablet's own reading is kept beside them.
+  const now = correctedNow();
   const id = visitId || newId("visit");
   const current = visitId ? await replica.get(visitId) : null;
   let content;
@@ -277,6 +507,7 @@ export async function saveVisit({ caseId, visitId, base, baseRev, fields, submit
   }
   for (const k of OPTIONAL_ENUMS) if (!content[k]) delete content[k];
   content.updated_at = now;
+  content.updated_at_device = deviceNow();
   content.updated_by = me;
   if (submit) {
     content.status = "submitted";

@@ -4,7 +4,7 @@ import "./styles.css";
 import { boot, lock, signOut } from "./controller.js";
 import { getState, setState, useStore } from "./store.js";
 import { href, useRoute } from "./router.js";
-import { Notice, Page } from "./ui/common.jsx";
+import { Notice, Page, Panel } from "./ui/common.jsx";
 import { Enrol, SignIn, Unlock, Wiped } from "./ui/auth.jsx";
 import { Caseload } from "./ui/caseload.jsx";
 import { CaseView } from "./ui/case.jsx";
@@ -69,6 +69,24 @@ function SupervisorRoutes() {
   }
 }
 
+/** While the council retires this tablet and something still keeps it from erasing itself. */
+function Retiring() {
+  const retiring = useStore((s) => s.retiring);
+  if (!retiring) return null;
+  const { records, forms } = retiring;
+  return (
+    <Panel kind="warning" title="Your council is retiring this tablet">
+      <p id="retiring-text">
+        It sends everything it holds, then erases itself. Still to go:
+        {records.length > 0 && ` ${records.length} record${records.length === 1 ? "" : "s"} the server has not accepted (see Sync)`}
+        {records.length > 0 && forms > 0 && " and"}
+        {forms > 0 && ` ${forms} form${forms === 1 ? "" : "s"} in progress: save or discard ${forms === 1 ? "it" : "them"}`}
+        . Then sync again.
+      </p>
+    </Panel>
+  );
+}
+
 function NotFound() {
   return <Page title="Page not found"><p><a href="#/">Go to the start</a></p></Page>;
 }
@@ -95,6 +113,7 @@ function App() {
       <Header />
       <main id="main" tabIndex={-1} data-phase={phase}>
         <Notice />
+        {phase === "ready" && <Retiring />}
         {screen}
       </main>
     </>

@@ -11,6 +11,11 @@ let state = {
   dataVersion: 0, // bumps whenever local data changes, so open screens reload
   wipedReason: null,
   signIn: null, // {token, user} between sign-in and enrolment (memory only)
+  attention: [], // the "For your attention" list (GET /api/attention/), newest first
+  deviceStatus: null, // "active" | "retiring": from the last checkin
+  retiring: null, // {records, forms, count}: what keeps a retiring tablet from erasing itself
+  wipedTitle: null,
+  storagePersisted: null, // "granted" | "refused" | "unsupported": navigator.storage.persist()
 };
 const listeners = new Set();
 

@@ -31,6 +31,43 @@ export async function launch() {
   return chromium.launch({ executablePath: config.chromium || "/usr/bin/chromium", args: CHROMIUM_ARGS });
 }
 
+/** A tablet whose profile lives in `userDataDir` (IndexedDB, service worker cache), so closing
+ * it and launching it again is closing and reopening the app; `offline` starts it without a
+ * network. Returns {context, page}. */
+export async function persistentTablet(userDataDir, { viewport = LANDSCAPE, offline = false } = {}) {
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: config.chromium || "/usr/bin/chromium", args: CHROMIUM_ARGS, viewport, offline,
+    locale: "en-GB", timezoneId: "Europe/London",
+  });
+  const page = context.pages()[0] || await context.newPage();
+  page.errors = [];
+  page.on("pageerror", (err) => page.errors.push(String(err)));
+  return { context, page };
+}
+
+/** Every value in every IndexedDB database of the page's origin, as one string: what a person
+ * holding the tablet could read at rest. */
+export const rawIndexedDb = (page) => page.evaluate(async () => {
+  const dump = [];
+  for (const { name } of await indexedDB.databases()) {
+    const db = await new Promise((resolve, reject) => {
+      const req = indexedDB.open(name);
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    for (const store of db.objectStoreNames) {
+      const values = await new Promise((resolve, reject) => {
+        const req = db.transaction(store, "readonly").objectStore(store).getAll();
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+      dump.push(JSON.stringify({ name, store, values }));
+    }
+    db.close();
+  }
+  return dump.join("\n");
+});
+
 /** A fresh browser profile: one tablet. */
 export async function tablet(browser, { viewport = LANDSCAPE } = {}) {
   const context = await browser.newContext({ viewport, locale: "en-GB", timezoneId: "Europe/London" });

@@ -61,7 +61,7 @@ run(async (browser) => {
   await page.waitForFunction(() => document.getElementById("sync-status")?.dataset.status === "expired");
   await page.goto(appUrl("#/sync"));
   await page.getByRole("heading", { name: "Sign in again to carry on syncing" }).waitFor();
-  out.expiredMessage = await page.locator(".panel--warning").first().innerText();
+  out.expiredMessage = await page.locator(".panel--warning", { has: page.getByRole("heading", { name: "Sign in again to carry on syncing" }) }).innerText();
   await checkScreen(page, "sync, sign in again", out.a11y);
   await page.getByLabel("Password for your council account").fill(config.password || "doorstep-demo-2026");
   await page.getByRole("button", { name: "Sign in and sync" }).click();

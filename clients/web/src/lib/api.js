@@ -2,12 +2,13 @@
 // review endpoints. Errors become ApiError with the server's stable `code` and its message.
 
 export class ApiError extends Error {
-  constructor(message, { status = 0, code = "network", field = null, wipe = false } = {}) {
+  constructor(message, { status = 0, code = "network", field = null, wipe = false, lock = false } = {}) {
     super(message);
     this.status = status;
     this.code = code;
     this.field = field;
     this.wipe = wipe;
+    this.lock = lock;
   }
   get offline() { return this.code === "network"; }
 }
@@ -38,6 +39,7 @@ export async function api(path, { method = "GET", token, body } = {}) {
       code: data?.code || `http_${response.status}`,
       field: data?.field || null,
       wipe: Boolean(data?.wipe),
+      lock: Boolean(data?.lock),
     });
   }
   return data;

@@ -2,6 +2,7 @@
 // the clear index plus one decrypted case document per case) and one case in full.
 import { MissingKey } from "./vault.js";
 import { localDay, visitTimescale } from "./dates.js";
+import { personName } from "./directory.js";
 
 const byDateDesc = (a, b) => (b.visit_date || "").localeCompare(a.visit_date || "");
 
@@ -121,8 +122,5 @@ export async function caseDetail({ replica, vault, caseId }) {
   };
 }
 
-/** Label for a user reference: "you", or "a colleague". */
-export function who(ref, me) {
-  if (!ref) return "unknown";
-  return ref === me ? "you" : `colleague (${ref.replace("u:", "user ")})`;
-}
+/** Label for a user reference: "you", their name and role from the directory, or "a colleague". */
+export const who = (ref, me) => personName(ref, me);

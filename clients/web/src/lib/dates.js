@@ -83,3 +83,9 @@ export function toLocalInput(iso) {
 }
 export const fromLocalInput = (value) => new Date(value).toISOString();
 export const nowIso = () => new Date().toISOString();
+
+/** "14:32" today, else "3 Dec 2026, 14:32": when a form in progress was last kept. */
+export function formatSince(iso) {
+  const date = new Date(iso);
+  return localDay(date) === localDay() ? timeFormat.format(date) : dateTimeFormat.format(date);
+}

@@ -26,6 +26,15 @@ async function deriveTokenKey(privateRaw, deviceId) {
   );
 }
 
+/** Key that seals what the server sends about the user (attention list, directory of names) in
+ * the tablet's cache: HKDF-SHA256 of the raw private key, under its own label. */
+function deriveCacheKey(privateRaw, deviceId) {
+  return subtle.importKey("raw", privateRaw, "HKDF", false, ["deriveKey"]).then((ikm) => subtle.deriveKey(
+    { name: "HKDF", hash: "SHA-256", salt: new Uint8Array(0), info: utf8.encode(`doorstep.localcache.v1\n${deviceId}`) },
+    ikm, { name: "AES-GCM", length: 256 }, false, ["encrypt", "decrypt"],
+  ));
+}
+
 export async function sealToken(tokenKey, token) {
   const iv = crypto.getRandomValues(new Uint8Array(12));
   const ct = await subtle.encrypt({ name: "AES-GCM", iv }, tokenKey, utf8.encode(token));
@@ -70,7 +79,8 @@ export async function enrol({ userToken, user, username, passphrase, deviceName 
       replica: replicaName(deviceId),
     };
     await saveEnrolment(record);
-    return { record, devicePrivateKey, tokenKey, token: created.token };
+    const cacheKey = await deriveCacheKey(privateRaw, deviceId);
+    return { record, devicePrivateKey, tokenKey, cacheKey, token: created.token };
   } finally {
     privateRaw.fill(0);
   }
@@ -83,9 +93,29 @@ export async function unlock(record, passphrase) {
     const tokenKey = await deriveTokenKey(privateRaw, record.deviceId);
     const devicePrivateKey = await importDevicePrivateKey(privateRaw);
     const token = await openToken(tokenKey, record.tokenBox);
-    return { devicePrivateKey, tokenKey, token };
+    const cacheKey = await deriveCacheKey(privateRaw, record.deviceId);
+    return { devicePrivateKey, tokenKey, cacheKey, token };
   } finally {
     privateRaw.fill(0);
+  }
+}
+
+/**
+ * Tell the server this tablet is here, at the start of a sync (`POST /api/devices/me/checkin/`):
+ * how much it holds unsent; the answer gives its status, what it must do (`instruction`) and the
+ * server's clock, with the device times the exchange took. Null from a server without it.
+ * Raises ApiError (401: revoked, wipe ordered, or the token expired).
+ */
+export async function checkin({ token, unsent }) {
+  const sentAt = Date.now();
+  try {
+    const answer = await api("devices/me/checkin/", {
+      method: "POST", token, body: { unsent, client_time: new Date(sentAt).toISOString() },
+    });
+    return { ...answer, sentAt, receivedAt: Date.now() };
+  } catch (err) {
+    if (err.status === 404 || err.status === 405) return null;
+    throw err;
   }
 }
 

@@ -20,11 +20,35 @@ export class DeviceWiped extends Error {
   }
 }
 
+/** The council revoked this tablet (suspected compromise): it locks and keeps its data sealed. */
+export class DeviceSuspended extends Error {
+  constructor() {
+    super("Your council has suspended this tablet's access. Everything on it is kept, encrypted, and stays locked " +
+      "until an administrator re-admits the tablet (or orders it wiped). Contact your IT service desk.");
+    this.code = "suspended";
+  }
+}
+
 export class SignInExpired extends Error {
   constructor(reason = "token has expired") {
     super("This tablet's sign-in is no longer valid (" + reason + "). Your work is safe on the tablet; " +
       "sign in again to carry on syncing.");
     this.code = "expired";
+  }
+}
+
+/** Erasing was refused: the tablet holds work the server has not received. */
+export class UnsentWork extends Error {
+  constructor({ records = [], forms = 0, count = 0 } = {}) {
+    const parts = [];
+    if (records.length) parts.push(`${records.length} record${records.length === 1 ? "" : "s"} not yet sent (or not accepted) by the server`);
+    if (forms) parts.push(`${forms} form${forms === 1 ? "" : "s"} in progress`);
+    super(`This tablet holds ${parts.join(" and ")}. Erasing it now would destroy ${count === 1 ? "it" : "them"} for good, ` +
+      "so it has not been erased. Sync with a connection first to send your work.");
+    this.code = "unsent_work";
+    this.count = count;
+    this.records = records;
+    this.forms = forms;
   }
 }
 

@@ -4,20 +4,25 @@
 //   _local/doorstep-index  clear `meta` of every record by case, so lists render without
 //                          reading or decrypting every document;
 //   _local/doorstep-sync   what is waiting to be sent, what the server refused and why,
-//                          merges seen, when the last sync finished.
+//                          merges seen, when the last sync finished, the server clock offset;
+//   _local/doorstep-autosave  forms in progress, sealed with the case key (lib/autosave.js).
 import PouchDB from "pouchdb-core";
 import IndexedDbAdapter from "pouchdb-adapter-indexeddb";
 import HttpAdapter from "pouchdb-adapter-http";
 import Replication from "pouchdb-replication";
 import {
-  DeviceWiped, EditConflict, Offline, SignInExpired, StorageFull, isNetworkError, isQuotaError, storageIsFull,
+  DeviceSuspended, DeviceWiped, EditConflict, Offline, SignInExpired, StorageFull, isNetworkError, isQuotaError, storageIsFull,
 } from "./errors.js";
+import { installClockProofOpen } from "./idbVersion.js";
+import { offsetFromExchange } from "./clock.js";
 import { typeOfId } from "./schemas.js";
 
 PouchDB.plugin(IndexedDbAdapter).plugin(HttpAdapter).plugin(Replication);
+installClockProofOpen();
 
 const INDEX_ID = "_local/doorstep-index";
 const STATE_ID = "_local/doorstep-sync";
+const AUTOSAVE_ID = "_local/doorstep-autosave";
 const MAX_MERGES_KEPT = 30;
 
 const isRecord = (doc) => typeOfId(doc._id) !== null;
@@ -52,14 +57,32 @@ export class Replica {
     opts.headers.set("Authorization", `Token ${this.getToken()}`);
     opts.credentials = "omit";
     opts.cache = "no-store";
+    const sentAt = Date.now();
     const response = await fetch(url, opts);
+    this.#sampleClock(response, sentAt, Date.now());
     if (response.status === 401) {
       let body = {};
       try { body = await response.clone().json(); } catch { /* not JSON */ }
-      this.authFailure = { wipe: body.wipe === true, reason: body.reason || "unauthorized" };
+      this.authFailure = { wipe: body.wipe === true, lock: body.lock === true, reason: body.reason || "unauthorized" };
       return response;
     }
     return response;
+  }
+
+  /** Keep the quickest exchange of this sync with an HTTP Date header: the server's clock. */
+  #sampleClock(response, sentAt, receivedAt) {
+    const date = Date.parse(response.headers.get("Date") || "");
+    if (!Number.isFinite(date)) return;
+    const rtt = receivedAt - sentAt;
+    if (this.clockSample && this.clockSample.rtt <= rtt) return;
+    this.clockSample = { rtt, ms: offsetFromExchange({ serverMs: date, sentAt, receivedAt, resolutionMs: 1000 }) };
+  }
+
+  /** Note a server clock reading with a better source than a Date header (the device checkin). */
+  noteServerTime(serverTime, sentAt, receivedAt) {
+    const serverMs = Date.parse(serverTime);
+    if (!Number.isFinite(serverMs)) return;
+    this.clockSample = { rtt: -1, ms: offsetFromExchange({ serverMs, sentAt, receivedAt }), source: "checkin" };
   }
 
   /** Run `fn` after every earlier index/state update (one writer at a time). */
@@ -116,6 +139,44 @@ export class Replica {
     return this.#serial(() => this.#saveLocal(this.state));
   }
 
+  async loadAutosaves() {
+    this.autosaves ??= await this.#loadLocal(AUTOSAVE_ID, { v: 1, entries: {} });
+    return this.autosaves;
+  }
+
+  /** Change the autosave entries with `fn(entries)` and store them (one writer at a time). */
+  updateAutosaves(fn) {
+    return this.#serial(async () => {
+      const doc = await this.loadAutosaves();
+      fn(doc.entries);
+      await this.#saveLocal(doc);
+    });
+  }
+
+  /** A `_local` document of the app's own (null if absent); `writeLocal` replaces it. */
+  readLocal(id) {
+    return this.#serial(async () => {
+      const doc = await this.#loadLocal(id, {});
+      return doc._rev ? doc : null;
+    });
+  }
+
+  writeLocal(id, body) {
+    return this.#serial(async () => {
+      const current = await this.#loadLocal(id, {});
+      await this.#saveLocal({ ...body, _id: id, ...(current._rev ? { _rev: current._rev } : {}) });
+    });
+  }
+
+  /** What this tablet holds that the server does not: records waiting or refused, and forms in
+   * progress. Readable while locked (ids and counts only). */
+  async unsent() {
+    const state = await this.loadState();
+    const autosaves = await this.loadAutosaves();
+    const records = [...new Set([...Object.keys(state.pending), ...Object.keys(state.refused)])];
+    return { records, forms: Object.keys(autosaves.entries).length, count: records.length + Object.keys(autosaves.entries).length };
+  }
+
   /**
    * Bring the index up to date with the local changes feed; hand new key envelopes to the
    * vault; carry out purge orders. Returns ids merged by the server since the last look.
@@ -162,6 +223,12 @@ export class Replica {
     if (this.state) {
       for (const id of ids) { delete this.state.pending[id]; delete this.state.refused[id]; }
     }
+    // Forms in progress on the case go too: its key is being forgotten, so they could never be
+    // opened again, and the record is no longer the user's to hold.
+    const autosaves = await this.loadAutosaves();
+    const before = Object.keys(autosaves.entries).length;
+    for (const [key, entry] of Object.entries(autosaves.entries)) if (entry.case_id === caseId) delete autosaves.entries[key];
+    if (Object.keys(autosaves.entries).length !== before) await this.#saveLocal(autosaves);
     this.onPurge(caseId);
   }
 
@@ -228,6 +295,7 @@ export class Replica {
     const waiting = { ...state.pending };
     this.authFailure = null;
     this.refusedNow = [];
+    if (this.clockSample?.source !== "checkin") this.clockSample = null;
     const summary = { pushed: 0, pulled: 0, refused: [], merged: [], purged: [] };
     const started = Date.now();
     state.lastAttemptAt = new Date().toISOString();
@@ -245,8 +313,9 @@ export class Replica {
       summary.pulled = (await pull).docs_written;
       summary.pullMs = performance.now() - t;
     } catch (err) {
+      this.#learnClock(state);
       const failure = this.#classify(err, await this.#pullRanOutOfSpace(err));
-      if (!(failure instanceof DeviceWiped)) {
+      if (!(failure instanceof DeviceWiped) && !(failure instanceof DeviceSuspended)) {
         this.#settle(state, waiting, pushed, summary);
         state.lastError = { code: failure.code || "error", message: failure.message, at: new Date().toISOString() };
         await this.saveState();
@@ -269,6 +338,7 @@ export class Replica {
     state.merges = state.merges.slice(0, MAX_MERGES_KEPT);
     state.lastSyncedAt = at;
     state.lastError = null;
+    this.#learnClock(state);
     state.lastDurationMs = Date.now() - started;
     await this.saveState();
     summary.merged = merged;
@@ -311,6 +381,14 @@ export class Replica {
     return written;
   }
 
+  /** Keep the server clock offset learnt in this sync (the checkin's, else a Date header's). */
+  #learnClock(state) {
+    const sample = this.clockSample;
+    if (!sample) return;
+    state.clock = { ms: sample.ms, learntAt: new Date(Date.now() + sample.ms).toISOString(), source: sample.source || "date-header" };
+    this.clockSample = null;
+  }
+
   /** Move refused documents out of "waiting", and clear what was sent. */
   #settle(state, waiting, pushed, summary) {
     const refusedIds = new Set();
@@ -336,6 +414,7 @@ export class Replica {
 
   #classify(err, outOfSpace = false) {
     if (this.authFailure?.wipe) return new DeviceWiped(this.authFailure.reason);
+    if (this.authFailure?.lock) return new DeviceSuspended();
     if (this.authFailure) return new SignInExpired(this.authFailure.reason);
     if (outOfSpace) return new StorageFull("sync");
     if (isNetworkError(err)) return new Offline();
@@ -343,6 +422,12 @@ export class Replica {
     const failure = new Error(`Sync did not finish: ${reason}. Your changes are kept on this tablet; try again.`);
     failure.code = "sync_failed";
     return failure;
+  }
+
+  /** What a locked tablet's replica `name` holds unsent (see `unsent`), without unlocking. */
+  static async peekUnsent(name) {
+    const replica = new Replica({ name, getToken: () => null });
+    try { return await replica.unsent(); } finally { await replica.close(); }
   }
 
   async destroy() {

@@ -78,6 +78,23 @@ export class Vault {
     return { _id, type, case_id, schema: schemaVersion(type), meta, enc };
   }
 
+  /**
+   * Seal a value kept only on this tablet (a form in progress) with the case's current key,
+   * bound to `id` and `type` as a document body is, so it cannot be moved to another case or slot.
+   */
+  async sealLocal({ id, type, caseId }, value) {
+    const kid = this.currentKid(caseId);
+    if (!kid) throw new MissingKey();
+    return encryptBody(value, { key: this.keys.get(kid), kid, docId: id, docType: type, caseId });
+  }
+
+  /** Open what `sealLocal` sealed; raises MissingKey or DecryptionError. */
+  async openLocal({ id, type, caseId }, enc) {
+    const key = this.keys.get(enc?.kid);
+    if (!key) throw new MissingKey();
+    return decryptBody(enc, { key, docId: id, docType: type, caseId });
+  }
+
   clear() {
     this.keys.clear();
     this.opened.clear();

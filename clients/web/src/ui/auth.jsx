@@ -2,9 +2,11 @@
 // the user sees after the council wiped it.
 import { useState } from "preact/hooks";
 import { useStore, setState } from "../store.js";
-import { cancelEnrol, enrolTablet, signIn, unlockTablet, wipe, WrongPassphrase } from "../controller.js";
+import { cancelEnrol, enrolTablet, readmitTablet, signIn, unlockTablet, WrongPassphrase } from "../controller.js";
+import { DeviceSuspended } from "../lib/errors.js";
 import { MIN_PASSPHRASE } from "../lib/device.js";
 import { ErrorSummary, Field, Page, Panel, describedBy } from "./common.jsx";
+import { EraseTablet } from "./erase.jsx";
 
 function Busy({ busy, children, ...props }) {
   return <button type="submit" class="button" disabled={busy} aria-disabled={busy} {...props}>{busy ? "Please wait…" : children}</button>;
@@ -140,6 +142,7 @@ export function Unlock() {
   }
 
   const name = enrolment?.user ? `${enrolment.user.first_name} ${enrolment.user.last_name}` : enrolment?.username;
+  if (enrolment?.suspendedAt) return <Suspended name={name} />;
   return (
     <Page title="Unlock Doorstep">
       <p class="lead">This tablet is set up for <strong>{name}</strong>. Enter your passphrase to open your caseload.</p>
@@ -157,8 +160,8 @@ export function Unlock() {
         <p><button type="button" class="link-button" aria-expanded={forgot} onClick={() => setForgot(!forgot)}>Forgotten your passphrase?</button></p>
         {forgot && (
           <Panel kind="warning" title="Set the tablet up again">
-            <p>A passphrase cannot be reset: it is what keeps the case data on this tablet unreadable to anyone else. You can erase this tablet's copy and set it up again. Anything not yet synced will be lost.</p>
-            <button type="button" class="button button--danger" onClick={() => wipe("You erased this tablet's copy of your caseload and its keys. Sign in to set it up again.")}>Erase this tablet's data</button>
+            <p>A passphrase cannot be reset: it is what keeps the case data on this tablet unreadable to anyone else. You can erase this tablet's copy and set it up again.</p>
+            <EraseTablet locked />
           </Panel>
         )}
       </div>
@@ -166,15 +169,65 @@ export function Unlock() {
   );
 }
 
+/** Revoked by the council: the data stays sealed; after a re-admission, passphrase and password
+ * bring the tablet back. */
+function Suspended({ name }) {
+  const [passphrase, setPassphrase] = useState("");
+  const [password, setPassword] = useState("");
+  const [errors, setErrors] = useState({});
+  const [busy, setBusy] = useState(false);
+  async function submit(e) {
+    e.preventDefault();
+    const found = {};
+    if (!passphrase) found["readmit-passphrase"] = "Enter your passphrase";
+    if (!password) found["readmit-password"] = "Enter your council password";
+    setErrors(found);
+    if (Object.keys(found).length) return;
+    setBusy(true);
+    try {
+      await readmitTablet({ passphrase, password });
+    } catch (err) {
+      if (err instanceof WrongPassphrase) setErrors({ "readmit-passphrase": "That passphrase is not right" });
+      else if (err.code === "not_readmitted") setErrors({ "readmit-password": `Your council has not re-admitted this tablet yet (${err.message}).` });
+      else setErrors({ "readmit-password": err.status === 400 || err.status === 401 ? "The password is not right" : err.message });
+      setBusy(false);
+    }
+  }
+  return (
+    <Page title="This tablet is suspended">
+      <Panel kind="error" title="Access suspended by your council">
+        <p>{new DeviceSuspended().message}</p>
+        <p>This tablet is set up for <strong>{name}</strong>. Nothing on it has been erased.</p>
+      </Panel>
+      <ErrorSummary errors={errors} />
+      <form onSubmit={submit} noValidate class="form narrow" id="readmit-form">
+        <p>Once IT tells you the tablet has been re-admitted, enter your passphrase and your council password to carry on.</p>
+        <Field id="readmit-passphrase" label="Passphrase" error={errors["readmit-passphrase"]}>
+          <input id="readmit-passphrase" type="password" autocomplete="current-password" value={passphrase}
+            onInput={(e) => setPassphrase(e.currentTarget.value)} aria-invalid={Boolean(errors["readmit-passphrase"])}
+            aria-describedby={describedBy("readmit-passphrase", { error: errors["readmit-passphrase"] })} />
+        </Field>
+        <Field id="readmit-password" label="Password for your council account" error={errors["readmit-password"]}>
+          <input id="readmit-password" type="password" autocomplete="off" value={password}
+            onInput={(e) => setPassword(e.currentTarget.value)} aria-invalid={Boolean(errors["readmit-password"])}
+            aria-describedby={describedBy("readmit-password", { error: errors["readmit-password"] })} />
+        </Field>
+        <Busy busy={busy}>Carry on</Busy>
+      </form>
+    </Page>
+  );
+}
+
 export function Wiped() {
   const reason = useStore((s) => s.wipedReason);
+  const title = useStore((s) => s.wipedTitle);
   return (
-    <Page title="This tablet has been wiped">
+    <Page title={title || "This tablet has been wiped"}>
       <Panel kind="warning">
         <p>{reason || "All case data and keys on this tablet have been erased."}</p>
       </Panel>
       <p>If you think this is a mistake, contact your team manager or IT service desk.</p>
-      <p><button type="button" class="button" onClick={() => setState({ phase: "signin", wipedReason: null })}>Sign in</button></p>
+      <p><button type="button" class="button" onClick={() => setState({ phase: "signin", wipedReason: null, wipedTitle: null })}>Sign in</button></p>
     </Page>
   );
 }

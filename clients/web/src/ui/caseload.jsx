@@ -1,9 +1,9 @@
 // The practitioner's caseload, from the local replica: overdue visits first.
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { useStore } from "../store.js";
-import { currentSession } from "../controller.js";
+import { currentSession, dismissAttention, restoreOnOpen } from "../controller.js";
 import { caseloadRows } from "../lib/caseload.js";
-import { formatDay } from "../lib/dates.js";
+import { formatDay, formatSince, formatWhen } from "../lib/dates.js";
 import { recordPerf } from "../lib/perf.js";
 import { href } from "../router.js";
 import { Badge, Loading, Page, label } from "./common.jsx";
@@ -46,6 +46,8 @@ export function Caseload() {
 
   return (
     <Page title="Your caseload">
+      {rows && <UnsavedForms rows={rows} />}
+      <Attention />
       {error && <p class="error-message" role="alert">The caseload could not be read: {error}</p>}
       {!rows && !error && <Loading label="Opening your caseload" />}
       {rows && rows.length === 0 && (
@@ -110,5 +112,83 @@ export function Caseload() {
         </>
       )}
     </Page>
+  );
+}
+
+/** Forms in progress that were never saved (the app closed, crashed or locked): restore or discard. */
+function UnsavedForms({ rows }) {
+  const dataVersion = useStore((s) => s.dataVersion);
+  const [forms, setForms] = useState([]);
+  const [changed, setChanged] = useState(0);
+  useEffect(() => {
+    let live = true;
+    currentSession()?.autosaves.list().then((list) => live && setForms(list)).catch(() => {});
+    return () => { live = false; };
+  }, [dataVersion, changed]);
+  if (!forms.length) return null;
+  const family = (caseId) => {
+    const name = rows.find((r) => r.id === caseId)?.familyName;
+    if (!name) return "a case on this tablet";
+    return /family$/i.test(name) ? `the ${name}` : `the ${name} family`;
+  };
+  return (
+    <section class="panel panel--warning" aria-labelledby="unsaved-title" id="unsaved-forms">
+      <h2 class="panel-title" id="unsaved-title">Unsaved changes</h2>
+      <ul class="issue-list">
+        {forms.map((f) => (
+          <li key={f.key}>
+            <span>Unsaved changes from {formatSince(f.savedAt)} to {f.recordId ? "a" : "a new"} {f.kind} for {family(f.caseId)}.</span>
+            <span class="button-row">
+              <a class="button button--small" href={f.route} onClick={() => restoreOnOpen(f.key)}>
+                Restore<span class="visually-hidden"> the changes from {formatSince(f.savedAt)}</span>
+              </a>
+              <button type="button" class="button button--small button--secondary"
+                onClick={async () => { await currentSession()?.autosaves.discard(f.key); setChanged((n) => n + 1); }}>
+                Discard<span class="visually-hidden"> the changes from {formatSince(f.savedAt)}</span>
+              </button>
+            </span>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+const KIND_LABEL = {
+  returned: "Returned", decision: "Decision", addendum: "Addendum", late_edit: "Late edit", case_removed: "Case removed",
+};
+const KIND_BADGE = { returned: "warning", decision: "info", addendum: "info", late_edit: "warning", case_removed: "neutral" };
+
+/** What became of the user's work, in words and names, kept until they dismiss each item. */
+function Attention() {
+  const items = useStore((s) => s.attention);
+  const [busy, setBusy] = useState(null);
+  if (!items?.length) return null;
+  return (
+    <section class="attention" aria-labelledby="attention-title" id="attention">
+      <h2 id="attention-title">For your attention ({items.length})</h2>
+      <ul class="issue-list">
+        {items.map((item) => (
+          <li key={item.id} class="attention-item">
+            <span><Badge kind={KIND_BADGE[item.kind] || "neutral"}>{KIND_LABEL[item.kind] || label(item.kind)}</Badge>{" "}
+              {item.record_id?.startsWith("visit:")
+                ? <a href={href.visit(item.record_id)}>{item.title}</a>
+                : <strong>{item.title}</strong>}
+            </span>
+            {item.comment && <blockquote class="attention-comment">{item.comment}</blockquote>}
+            <span class="subtle">
+              {item.status && <>Status: <strong class="attention-status">{item.status}</strong> · </>}
+              {item.case_number} · {formatWhen(item.at)}
+            </span>
+            <span>
+              <button type="button" class="button button--small button--secondary" disabled={busy === item.id}
+                onClick={() => { setBusy(item.id); dismissAttention(item.id).finally(() => setBusy(null)); }}>
+                Dismiss<span class="visually-hidden">: {item.title}</span>
+              </button>
+            </span>
+          </li>
+        ))}
+      </ul>
+    </section>
   );
 }

@@ -7,6 +7,7 @@ import { formatWhen } from "../lib/dates.js";
 import { explainRefusal } from "../lib/errors.js";
 import { href } from "../router.js";
 import { ErrorSummary, Field, Page, Panel, describedBy, label } from "./common.jsx";
+import { EraseTablet } from "./erase.jsx";
 
 function statusText(s, online) {
   if (s.status === "syncing") {
@@ -76,11 +77,19 @@ function RenewForm() {
   );
 }
 
+const PERSISTED = {
+  granted: "Yes: the browser keeps this tablet's data until you erase it",
+  refused: "No: the browser refused persistent storage",
+  unsupported: "No: this browser cannot protect it",
+};
+
 export function SyncScreen() {
   const s = useStore((st) => st.sync);
   const online = useStore((st) => st.online);
   const dataVersion = useStore((st) => st.dataVersion);
+  const persisted = useStore((st) => st.storagePersisted);
   const [storage, setStorage] = useState(null);
+  const [erasing, setErasing] = useState(false);
   const [names, setNames] = useState({});
 
   useEffect(() => {
@@ -120,7 +129,13 @@ export function SyncScreen() {
         <div><dt>Last synced</dt><dd>{formatWhen(s.lastSyncedAt)}</dd></div>
         <div><dt>Changes waiting to be sent</dt><dd id="sync-waiting">{s.pending || 0}</dd></div>
         {storage?.quota ? <div><dt>Storage used on this tablet</dt><dd>{MB(storage.usage || 0)} of {MB(storage.quota)}</dd></div> : null}
+        <div><dt>Protected from clearing</dt><dd id="storage-persisted">{PERSISTED[persisted] || "Checking…"}</dd></div>
       </dl>
+      {persisted === "refused" && (
+        <Panel kind="warning" title="The browser may clear this tablet's data">
+          <p>The browser refused persistent storage, so if the tablet runs short of space it may delete Doorstep's data, including work not yet sent. Sync whenever you have a connection. Adding Doorstep to the home screen usually lets the browser keep it; IT can also allow it in the browser's site settings.</p>
+        </Panel>
+      )}
       <p role="status" class="sync-message" id="sync-message">{s.status === "syncing" ? statusText(s, online) : s.message}</p>
       <p>
         <button type="button" class="button" onClick={() => sync()} disabled={s.status === "syncing" || !online} id="sync-now">
@@ -175,6 +190,14 @@ export function SyncScreen() {
             ))}
           </ul>
         )}
+      </section>
+
+      <section aria-labelledby="erase-title">
+        <h2 id="erase-title">Erase this tablet</h2>
+        <p>For a tablet you are handing back or passing on. Anything not yet sent must reach the server first.</p>
+        {!erasing ? (
+          <button type="button" class="button button--secondary" onClick={() => setErasing(true)}>Erase this tablet…</button>
+        ) : <EraseTablet locked={false} />}
       </section>
     </Page>
   );

@@ -1,16 +1,22 @@
 // Recording a home visit (schemas/visit.schema.json): saved as a draft on the tablet, then
-// submitted for sign-off. Submitted and signed-off visits are shown read-only.
+// submitted for sign-off. Submitted and signed-off visits are shown read-only. What is typed is
+// autosaved (sealed) as it is typed, and offered back if the app was closed before saving.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { useStore } from "../store.js";
-import { currentSession, notify, saveVisit } from "../controller.js";
+import { currentSession, notify, saveVisit, takeResumeAfterLock } from "../controller.js";
 import { caseDetail, who } from "../lib/caseload.js";
-import { addWorkingDays, ageOn, formatDateTime, fromLocalInput, localDay, toLocalInput } from "../lib/dates.js";
+import { addWorkingDays, ageOn, formatDateTime, formatSince, fromLocalInput, localDay, toLocalInput } from "../lib/dates.js";
+import { correctedNow } from "../lib/clock.js";
 import { explainRefusal } from "../lib/errors.js";
 import { enumOf, maxLengthOf, visitItem } from "../lib/schemas.js";
 import { ulid } from "../lib/ulid.js";
 import { href } from "../router.js";
 import { ErrorSummary, Field, Loading, Page, Panel, StatusBadge, describedBy, label } from "./common.jsx";
 import { VisitRecord, lastReturn } from "./visitView.jsx";
+import { useAutosave } from "./useAutosave.js";
+
+/** The autosave slot of a visit form: the record's, or the case's new visit. */
+export const visitFormKey = (visitId, caseId) => (visitId ? `visit/${visitId}` : `visit/new/${caseId}`);
 
 const TEXTS = [
   ["home_environment", "Home environment", "Condition of the home, who lives there, anything you noticed about the household."],
@@ -29,7 +35,7 @@ const RISK_HINT = {
 function formFrom(content, children) {
   const seen = Object.fromEntries((content?.children_seen || []).map((c) => [c.person_id, c]));
   return {
-    visit_date: toLocalInput(content?.visit_date),
+    visit_date: toLocalInput(content?.visit_date ?? correctedNow()),
     visit_type: content?.visit_type || "",
     people_present: content?.people_present || [],
     children_seen: children.map((child) => ({
@@ -78,7 +84,8 @@ function contentFrom(form, frequencyDays) {
 function validate(form, children, { submit }) {
   const errors = {};
   if (!form.visit_date) errors.visit_date = "Enter the date and time of the visit";
-  else if (new Date(form.visit_date) > new Date(Date.now() + 60 * 60_000)) errors.visit_date = "The visit date cannot be in the future";
+  // "The future" by the server's clock: a tablet clock running behind must not refuse today's visit.
+  else if (new Date(form.visit_date) > new Date(Date.parse(correctedNow()) + 60 * 60_000)) errors.visit_date = "The visit date cannot be in the future";
   if (!form.visit_type) errors["visit_type-statutory"] = "Choose the type of visit";
   if (!submit) return errors;
   form.children_seen.forEach((c, i) => {
@@ -129,6 +136,7 @@ export function VisitScreen({ visitId = null, caseId: newCaseId = null }) {
   const sync = useStore((s) => s.sync);
   const [loaded, setLoaded] = useState(null);
   const [error, setError] = useState(null);
+  const [choice, setChoice] = useState(null); // "restore" | "discard": the answer to the restore offer
   // While the form has unsaved changes, a sync in the background must not replace it: saving
   // later applies just the changed fields on top of whatever the sync brought.
   const dirty = useRef(false);
@@ -146,7 +154,11 @@ export function VisitScreen({ visitId = null, caseId: newCaseId = null }) {
         caseId = doc.case_id;
       }
       const detail = await caseDetail({ replica: session.replica, vault: session.vault, caseId });
-      if (live) setLoaded({ doc, content, detail });
+      const key = visitFormKey(visitId, caseId);
+      const autosave = await session.autosaves.get(key).catch(() => null);
+      // Interrupted by a lock (or chosen on the caseload): back as it was, without asking.
+      if (autosave && takeResumeAfterLock(key)) setChoice("restore");
+      if (live) setLoaded({ doc, content, detail, autosave, key });
     })().catch((err) => live && setError(err.message));
     return () => { live = false; };
   }, [visitId, newCaseId, dataVersion]);
@@ -156,7 +168,7 @@ export function VisitScreen({ visitId = null, caseId: newCaseId = null }) {
   if (loaded.missing || !loaded.detail) {
     return <Page title="Visit not on this tablet" back={{ href: href.caseload(), label: "Caseload" }}><p>This visit is not on this tablet. Sync to update your caseload.</p></Page>;
   }
-  const { doc, content, detail } = loaded;
+  const { doc, content, detail, autosave, key } = loaded;
   const family = detail.content?.family_name || detail.meta.case_number;
   const back = { href: href.case(detail.id), label: family };
   const refused = visitId ? sync.refused?.[visitId] : null;
@@ -178,6 +190,17 @@ export function VisitScreen({ visitId = null, caseId: newCaseId = null }) {
     </>
   );
 
+  if (autosave && !choice) {
+    return (
+      <Page title={editable ? (doc ? `Visit on ${formatDateTime(content.visit_date)}` : "Record a visit") : "Unsaved changes"} back={back} wide>
+        <p class="case-meta">{family} · {detail.meta.case_number}</p>
+        <RestoreOffer autosave={autosave} editable={editable} status={content?.status}
+          onRestore={() => setChoice("restore")}
+          onDiscard={async () => { await currentSession()?.autosaves.discard(key); setChoice("discard"); }} />
+      </Page>
+    );
+  }
+
   if (!editable) {
     return (
       <Page title={`Visit on ${formatDateTime(content.visit_date)}`} back={back} wide>
@@ -189,13 +212,41 @@ export function VisitScreen({ visitId = null, caseId: newCaseId = null }) {
       </Page>
     );
   }
-  return <VisitForm key={doc?._rev || "new"} doc={doc} content={content} detail={detail} back={back} family={family} banners={banners} dirty={dirty} />;
+  const restored = choice === "restore" && autosave ? autosave.value : null;
+  return <VisitForm key={`${doc?._rev || "new"}${restored ? "-restored" : ""}`} doc={doc} content={content} detail={detail} back={back}
+    family={family} banners={banners} dirty={dirty} autosaveKey={key} restored={restored} />;
 }
 
-function VisitForm({ doc, content, detail, back, family, banners, dirty }) {
+/** "Unsaved changes from 14:32": restore them or discard them, before the form opens. */
+function RestoreOffer({ autosave, editable, status, onRestore, onDiscard }) {
+  const [busy, setBusy] = useState(false);
+  return (
+    <section class="panel panel--warning restore-offer" aria-labelledby="restore-title" id="restore-offer">
+      <h2 class="panel-title" id="restore-title">Unsaved changes from {formatSince(autosave.savedAt)}</h2>
+      {editable ? (
+        <>
+          <p>This form was not saved when Doorstep last closed or locked. Your changes were kept, encrypted, on this tablet.</p>
+          <div class="button-row">
+            <button type="button" class="button" onClick={onRestore}>Restore my changes</button>
+            <button type="button" class="button button--secondary" disabled={busy}
+              onClick={() => { setBusy(true); onDiscard(); }}>Discard them</button>
+          </div>
+        </>
+      ) : (
+        <>
+          <p>This visit is now {STATUS_TEXT[status] || status}, so these changes can no longer be applied to it. Tell your supervisor if something is missing from the record.</p>
+          <button type="button" class="button button--secondary" disabled={busy} onClick={() => { setBusy(true); onDiscard(); }}>Discard them</button>
+        </>
+      )}
+    </section>
+  );
+}
+const STATUS_TEXT = { submitted: "submitted for sign-off", signed_off: "signed off" };
+
+function VisitForm({ doc, content, detail, back, family, banners, dirty, autosaveKey, restored }) {
   const children = detail.people.filter((p) => p.role === "child");
   const adults = detail.people.filter((p) => p.role !== "child");
-  const [form, setForm] = useState(() => formFrom(content, children));
+  const [form, setForm] = useState(() => restored?.form ?? formFrom(content, children));
   const [errors, setErrors] = useState({});
   const [busy, setBusy] = useState(false);
   const [saveError, setSaveError] = useState(null);
@@ -203,8 +254,24 @@ function VisitForm({ doc, content, detail, back, family, banners, dirty }) {
   formRef.current = form;
   const returned = content?.status === "returned" ? lastReturn(content) : null;
   const isNew = !doc;
+  // Saving applies the changes to what the form was first opened with (restored: then, not now).
+  const base = restored ? restored.base : content;
+  const baseRev = restored ? restored.baseRev : doc?._rev || null;
+  const autosave = useAutosave(autosaveKey, {
+    kind: "visit", caseId: detail.id, recordId: doc?._id || null, route: location.hash || "#/",
+  });
+  useEffect(() => {
+    if (restored) { dirty.current = true; autosave.markStored(); }
+  }, []);
 
-  const update = (patch) => { dirty.current = true; setForm((f) => ({ ...f, ...patch })); };
+  const update = (patch) => {
+    dirty.current = true;
+    setForm((f) => {
+      const next = { ...f, ...patch };
+      autosave.schedule({ form: next, base: base ?? null, baseRev });
+      return next;
+    });
+  };
   const updateList = (key, i, patch) => update({ [key]: formRef.current[key].map((item, j) => (j === i ? { ...item, ...patch } : item)) });
 
   async function store({ submit }) {
@@ -219,11 +286,12 @@ function VisitForm({ doc, content, detail, back, family, banners, dirty }) {
       const id = await saveVisit({
         caseId: detail.id,
         visitId: doc?._id || null,
-        base: content,
-        baseRev: doc?._rev || null,
+        base,
+        baseRev,
         fields: contentFrom(formRef.current, detail.meta.visit_frequency_days),
         submit,
       });
+      await autosave.discard().catch(() => {}); // the record now holds it
       return id;
     } catch (err) {
       dirty.current = wasDirty;
@@ -234,13 +302,6 @@ function VisitForm({ doc, content, detail, back, family, banners, dirty }) {
     }
   }
 
-  useEffect(() => {
-    const beforeUnload = (e) => { if (dirty.current) { e.preventDefault(); e.returnValue = ""; } };
-    const beforeLock = () => { if (dirty.current) store({ submit: false }); };
-    addEventListener("beforeunload", beforeUnload);
-    addEventListener("doorstep:before-lock", beforeLock);
-    return () => { removeEventListener("beforeunload", beforeUnload); removeEventListener("doorstep:before-lock", beforeLock); };
-  }, []);
 
   async function onSave(e) {
     e.preventDefault();
@@ -289,7 +350,7 @@ function VisitForm({ doc, content, detail, back, family, banners, dirty }) {
         <section class="form-section" aria-labelledby="s-visit">
           <h2 id="s-visit">The visit</h2>
           <Field id="visit_date" label="Date and time of the visit" error={errors.visit_date}>
-            <input id="visit_date" type="datetime-local" value={form.visit_date} max={toLocalInput()}
+            <input id="visit_date" type="datetime-local" value={form.visit_date} max={toLocalInput(correctedNow())}
               onInput={(e) => update({ visit_date: e.currentTarget.value })} aria-invalid={Boolean(errors.visit_date)}
               aria-describedby={describedBy("visit_date", { error: errors.visit_date })} />
           </Field>
