@@ -7,14 +7,9 @@ from collections.abc import Sequence
 from django.db import transaction
 
 from backend.accounts.models import Device
-from backend.audit.models import AuditEvent
+from backend.audit.models import AuditAction, AuditEvent
 from backend.audit.services import Actor, audit_record
 from backend.common.errors import Forbidden, NotFound
-
-#: Audit action of an explicit "discard N unsent records" on a tablet (see CONTRACT: the enum
-#: member is added with the device lifecycle's audit migration).
-DEVICE_DISCARD = "device_discard"
-
 
 @transaction.atomic
 def device_unsent_discard(
@@ -32,7 +27,7 @@ def device_unsent_discard(
         raise Forbidden("another device's token cannot discard this tablet's work")
     return audit_record(
         actor=actor,
-        action=DEVICE_DISCARD,
+        action=AuditAction.DEVICE_DISCARD,
         object_type="device",
         object_id=f"d:{device.pk}",
         detail={"device_name": device.name, "count": count, "records": list(records), "reason": reason},

@@ -92,6 +92,25 @@ class WebRig:
         assert len(spare) >= count, f"need {count} more practitioners with cases, have {spare}"
         return spare[:count]
 
+    def pair_in_one_team(self, taken: set[str]) -> tuple[str, str, str]:
+        """Two practitioners of one team, neither in ``taken``, the first with a case:
+        (author, co-worker, the author's case)."""
+        by_team: dict[str, list[str]] = {}
+        for account in sorted(self.accounts.values(), key=lambda a: a.username):
+            if account.role == "practitioner" and account.username not in taken:
+                for team in account.teams:
+                    by_team.setdefault(team, []).append(account.username)
+        for team in sorted(by_team):
+            with_case = [u for u in by_team[team] if self.cases_of(u)]
+            if len(by_team[team]) >= 2 and with_case:
+                author = with_case[0]
+                co_worker = next(u for u in by_team[team] if u != author)
+                return author, co_worker, self.cases_of(author)[0]
+        raise AssertionError(f"no two spare practitioners in one team: {by_team}")
+
+    def user_id(self, username: str) -> int:
+        return int(next(a["user_id"] for a in self.allocations if a["username"] == username))
+
     def run(self, scenario: str, config: dict[str, Any], *, timeout: float = 240) -> dict[str, Any]:
         """Run ``scenarios/<scenario>.mjs`` against the server; its last line of output, parsed."""
         full = {
@@ -162,9 +181,18 @@ def cast(web: WebRig) -> dict[str, Any]:
     """Who plays which part: four practitioners of one team and more from other teams (one per
     scenario, so scenarios do not disturb each other), their supervisors and an admin."""
     (p1, c1), (p2, c2), (p3, c3), (p4, c4) = web.practitioners(4)
-    ((p5, c5),) = web.practitioners_besides({p1, p2, p3, p4}, 1)
+    (p5, c5), (p6, c6) = web.practitioners_besides({p1, p2, p3, p4}, 2)
+    author, co_worker, shared = web.pair_in_one_team({p1, p2, p3, p4, p5, p6})
     return {
+        "attention": {
+            "author": author,
+            "coWorker": co_worker,
+            "coWorkerId": web.user_id(co_worker),
+            "caseId": shared,
+            "supervisor": web.supervisor_of(author),
+        },
         "noLoss": {"practitioner": p5, "caseId": c5, "admin": web.admin()},
+        "retire": {"practitioner": p6, "caseId": c6, "admin": web.admin()},
         "lifecycle": {"practitioner": p1, "caseId": c1, "supervisor": web.supervisor_of(p1)},
         "twoDevices": {"practitioner": p2, "caseId": c2, "supervisor": web.supervisor_of(p2)},
         "errors": {

@@ -264,11 +264,17 @@ export async function sync({ quiet = false } = {}) {
     if (summary.refused.length) parts.push(`${summary.refused.length} not accepted`);
     if (summary.purged.length) parts.push(`${summary.purged.length} case${summary.purged.length > 1 ? "s" : ""} removed (no longer allocated to you)`);
     setClockOffset((await replica.loadState()).clock);
+    if (checked?.instruction === "send_then_erase") {
+      await retireNow();
+      if (session?.replica !== replica) return summary; // erased
+    } else {
+      await refreshAttention(replica);
+    }
+    // Screens reload before the status says "synced", so what it reports is on screen.
     await publishSyncState();
+    bumpData();
     setSync({ status: "idle", progress: null, message: parts.length ? `Synced: ${parts.join(", ")}.` : "Synced: everything is up to date." });
     if (summary.refused.length) notify("error", `The server did not accept ${summary.refused.length} change${summary.refused.length > 1 ? "s" : ""}. They are kept on this tablet; see Sync for why.`);
-    if (checked?.instruction === "send_then_erase") await retireNow();
-    else if (session?.replica === replica) await refreshAttention(replica);
     return summary;
   } catch (err) {
     if (err instanceof DeviceWiped) {

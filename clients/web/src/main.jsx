@@ -75,7 +75,7 @@ function Retiring() {
   if (!retiring) return null;
   const { records, forms } = retiring;
   return (
-    <Panel kind="warning" title="Your council is retiring this tablet">
+    <div class="banner"><Panel kind="warning" title="Your council is retiring this tablet">
       <p id="retiring-text">
         It sends everything it holds, then erases itself. Still to go:
         {records.length > 0 && ` ${records.length} record${records.length === 1 ? "" : "s"} the server has not accepted (see Sync)`}
@@ -83,7 +83,7 @@ function Retiring() {
         {forms > 0 && ` ${forms} form${forms === 1 ? "" : "s"} in progress: save or discard ${forms === 1 ? "it" : "them"}`}
         . Then sync again.
       </p>
-    </Panel>
+    </Panel></div>
   );
 }
 

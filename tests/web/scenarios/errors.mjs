@@ -106,7 +106,10 @@ run(async (browser) => {
   await page.getByRole("heading", { name: "Your caseload" }).waitFor();
   const purgeSync = await syncNow(page);
   out.purgeMessage = await page.evaluate(() => document.getElementById("sync-status").dataset.status);
-  out.caseLinksAfterPurge = await page.locator(`a[href="#/case/${encodeURIComponent(caseId)}"]`).count();
+  // The list re-renders from the replica just after the sync reports; give it a moment.
+  const caseLink = page.locator(`a[href="#/case/${encodeURIComponent(caseId)}"]`);
+  await caseLink.waitFor({ state: "detached", timeout: 10_000 }).catch(() => {});
+  out.caseLinksAfterPurge = await caseLink.count();
   await page.goto(appUrl(`#/case/${encodeURIComponent(caseId)}`));
   await page.getByRole("heading", { name: "Case not on this tablet" }).waitFor();
   out.purgeSync = purgeSync;
