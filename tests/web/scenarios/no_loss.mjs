@@ -129,7 +129,7 @@ run(async () => {
     out.eraseRefusedLocked = await page.locator("#erase-refused").innerText();
     out.plainEraseOffered = await page.getByRole("button", { name: "Erase this tablet's data" }).count();
     await checkScreen(page, "unlock, erase refused", out.a11y);
-    await page.locator("#erase-refused").evaluate((el) => el.scrollIntoView({ block: "start" }));
+    await page.getByRole("heading", { name: "Set the tablet up again" }).evaluate((el) => el.scrollIntoView({ block: "start" }));
     await screenshot(page, "erase-refused");
     await page.getByRole("button", { name: /^Discard 1 unsent record/ }).click();
     await page.locator(".error-summary").waitFor();
