@@ -11,6 +11,7 @@ from backend.audit.models import AuditAction, AuditEvent
 from backend.audit.services import Actor, audit_record
 from backend.common.errors import Forbidden, NotFound
 
+
 @transaction.atomic
 def device_unsent_discard(
     *, actor: Actor, device_id: int, count: int, records: Sequence[str], reason: str

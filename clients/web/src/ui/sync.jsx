@@ -5,6 +5,7 @@ import { useStore } from "../store.js";
 import { currentSession, renewDeviceToken, sync } from "../controller.js";
 import { formatWhen } from "../lib/dates.js";
 import { explainRefusal } from "../lib/errors.js";
+import { typeOfId } from "../lib/schemas.js";
 import { href } from "../router.js";
 import { ErrorSummary, Field, Page, Panel, describedBy, label } from "./common.jsx";
 import { EraseTablet } from "./erase.jsx";
@@ -117,7 +118,7 @@ export function SyncScreen() {
     })().catch(() => {});
   }, [dataVersion, s.pending, s.merges?.length, Object.keys(s.refused || {}).length]);
 
-  const nameOf = (id) => names[id] || id;
+  const nameOf = (id) => names[id] || label(typeOfId(id) || "record"); // never the raw id
   const refused = Object.values(s.refused || {});
   const linkFor = (id) => (id.startsWith("visit:") ? href.visit(id) : null);
   const MB = (n) => (n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GB` : `${(n / 1024 / 1024).toFixed(1)} MB`);
