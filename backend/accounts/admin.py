@@ -13,7 +13,7 @@ from backend.common.http import client_ip
 from .devices import device_move
 from .models import Device, Team, TeamManager, User
 from .services import team_manager_add, team_manager_remove
-from .throttle import LoginThrottled
+from .throttle import LoginThrottled, login_unlock
 
 
 class ThrottledAdminLoginForm(AdminAuthenticationForm):
@@ -47,6 +47,14 @@ class UserAdmin(BaseUserAdmin):
     list_display = ["username", "first_name", "last_name", "role", "job_title", "is_active"]
     list_filter = ["role", "is_active"]
     fieldsets = (*BaseUserAdmin.fieldsets, ("Doorstep", {"fields": ("role", "job_title")}))
+    actions = ["unlock_sign_in"]
+
+    @admin.action(description="Clear the sign-in back-off of the selected accounts (audited)")
+    def unlock_sign_in(self, request: Any, queryset: Any) -> None:
+        """What ``POST /api/users/{id}/unlock/`` does, for each selected account."""
+        actor = Actor(user=request.user, ip=client_ip(request))
+        cleared = sum(login_unlock(actor=actor, user=user) for user in queryset.order_by("pk"))
+        self.message_user(request, f"Sign-in back-off cleared ({cleared} addresses).", messages.SUCCESS)
 
 
 class TeamManagerInline(admin.TabularInline):

@@ -151,6 +151,21 @@ def test_issue10_item8_admin_unlock_clears_every_source_and_is_audited(
         assert token_login("amy.worker", DEMO_PASSWORD, ip=ip).status_code == 200
 
 
+def test_issue10_item8_django_admin_can_unlock_too(practitioner, staff_admin, settings):
+    settings.DOORSTEP_LOGIN_FAILURES_ALLOWED = 2
+    for _ in range(2):
+        token_login("amy.worker", "wrong-password-1")
+    assert token_login("amy.worker", DEMO_PASSWORD).status_code == 429
+    client, _ = admin_form_login("ida.admin", DEMO_PASSWORD, ip=THERE)
+    response = client.post(
+        "/admin/accounts/user/", {"action": "unlock_sign_in", "_selected_action": [practitioner.pk]}
+    )
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action=AuditAction.LOGIN_UNLOCK)
+    assert (event.actor, event.object_id, event.ip) == (staff_admin, str(practitioner.pk), THERE)
+    assert token_login("amy.worker", DEMO_PASSWORD).status_code == 200
+
+
 def test_issue10_item8_only_admins_unlock(api, practitioner, supervisor, admin_user):
     for caller in (practitioner, supervisor):
         response = api(caller).post(f"/api/users/{practitioner.pk}/unlock/")
