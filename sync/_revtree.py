@@ -25,7 +25,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Literal, TypedDict
 
 from ._errors import LocalSyncError
@@ -73,12 +73,15 @@ __all__ = [
     "is_leaf",
     "latest",
     "leaf_count",
+    "leaf_rev",
     "leaves",
     "merge",
     "missing_revs",
+    "new_edit_path",
     "new_rev",
     "new_rev_hash",
     "parse_rev",
+    "path_ancestors",
     "path_from_doc",
     "path_from_revisions",
     "remove_leaves",
@@ -220,6 +223,42 @@ def latest(tree: RevTree, rev: str) -> list[str]:
         return []
     subtree = (RevPath(found[0], found[1][-1]),)
     return [format_rev(pos, trail[-1].hash) for pos, trail in walk(subtree) if not trail[-1].children]
+
+
+def leaf_rev(path: RevPath) -> str:
+    """The rev at the end of a linear path (a path from ``_revisions`` has one branch)."""
+    node, pos = path.node, path.pos
+    while node.children:
+        node, pos = node.children[0], pos + 1
+    return format_rev(pos, node.hash)
+
+
+def path_ancestors(path: RevPath) -> list[str]:
+    """The revs of a linear path from just above its leaf towards its root (the leaf left out)."""
+    chain: list[str] = []
+    node, pos = path.node, path.pos
+    while True:
+        chain.append(format_rev(pos, node.hash))
+        if not node.children:
+            break
+        node, pos = node.children[0], pos + 1
+    chain.reverse()
+    return chain[1:]
+
+
+def new_edit_path(
+    *, parent_rev: str | None, tree: RevTree, body: Mapping[str, object], deleted: bool
+) -> RevPath:
+    """The path of a new edit of ``parent_rev`` (None: a first revision) whose body is ``body``:
+    CouchDB's ``new_edits=true``. The new revision's ancestors are those of ``parent_rev`` in
+    ``tree``. Raises InvalidRevision if ``parent_rev`` is malformed, LocalSyncError if it is
+    not in the tree."""
+    rev_hash = new_rev_hash(parent=parent_rev, deleted=deleted, body=body)
+    if parent_rev is None:
+        return path_from_revisions(1, [rev_hash], deleted=deleted)
+    pos, _ = parse_rev(parent_rev)
+    ids = [rev_hash, *(parse_rev(rev)[1] for rev in ancestry(tree, parent_rev))]
+    return path_from_revisions(pos + 1, ids, deleted=deleted)
 
 
 def common_ancestor(tree: RevTree, revs: Sequence[str]) -> str | None:

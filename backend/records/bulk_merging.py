@@ -2,7 +2,7 @@
 ``merging.resolve_conflicts`` does for each document, with one query per kind of row.
 
 The documents left with several live leaves are merged with the same plan (``plan_merge``);
-every merged revision and every tombstone goes through one ``records.bulk.store_revisions``
+every merged revision and every tombstone goes through one ``records.store.store_revisions``
 call, review items are created together and the ``merge`` audit events are appended together.
 The rare cases keep the per-document path, which stays the reference:
 
@@ -28,13 +28,12 @@ from django.db import connection
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record_many
 from backend.cases.models import Case
+from backend.common.rows import insert_rows
 from sync import SyncError, revtree
 
-from .bulk import PendingRevision, insert_rows, store_revisions
-from .codec import schema_for, seal
 from .merging import MergePlan, Written, conflict_item, merge_audit_detail, plan_merge, resolve_conflicts
 from .models import Document, Revision
-from .services import leaf_rev, new_edit_path
+from .store import PendingRevision, seal_body, store_revisions
 from .trees import tree_of
 
 
@@ -194,11 +193,10 @@ def _store_merges(
     done: list[_Merge] = []
     for document, tree, live, plan in merges:
         case = cases[document.case_id]
-        body = seal(
+        body = seal_body(
             doc_id=document.id, doc_type=document.doc_type, case_id=document.case_id, content=plan.merged
         )
-        body["schema"] = schema_for(document.doc_type).version
-        path = new_edit_path(parent_rev=plan.winner, tree=tree, body=body, deleted=False)
+        path = revtree.new_edit_path(parent_rev=plan.winner, tree=tree, body=body, deleted=False)
         # Each tombstone's path is made on the tree as the previous write left it (stemming
         # can shorten a leaf's known ancestry), as ``_write_child`` does one write at a time;
         # ``store_revisions`` reuses those merged trees.
@@ -209,15 +207,17 @@ def _store_merges(
         others = [leaf for leaf in live if leaf.rev != plan.winner]
         closed = []
         for number, leaf in enumerate(others, start=1):
-            tombstone = new_edit_path(parent_rev=leaf.rev, tree=after, body={}, deleted=True)
+            tombstone = revtree.new_edit_path(parent_rev=leaf.rev, tree=after, body={}, deleted=True)
             merged = None
             if number < len(others):
                 before = after
                 after, outcome = revtree.merge(before, tombstone, revs_limit=settings.DOORSTEP_REVS_LIMIT)
                 merged = (before, after, outcome)
             pending.append(_pending(document, case, tombstone, {}, actor, deleted=True, merged=merged))
-            closed.append(leaf_rev(tombstone))
-        done.append(_Merge(document=document, live=live, plan=plan, merged_rev=leaf_rev(path), closed=closed))
+            closed.append(revtree.leaf_rev(tombstone))
+        done.append(
+            _Merge(document=document, live=live, plan=plan, merged_rev=revtree.leaf_rev(path), closed=closed)
+        )
     store_revisions(pending, documents={m.document.id: m.document for m in done}, now=now)
     _record_conflicts(done, now=now)
     audit_record_many(

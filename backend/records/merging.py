@@ -31,8 +31,9 @@ from backend.audit.services import Actor, audit_record
 from backend.keys.services import case_key_current
 from sync import InvalidDocument, MergeOutcome, Side, encrypt_body, merge_many, revtree
 
-from .codec import open_body, schema_for, seal
+from .codec import open_body, schema_for
 from .models import Document, Revision
+from .store import edit_of, store_edit
 from .trees import tree_of
 
 if TYPE_CHECKING:
@@ -171,28 +172,8 @@ def _write_child(
     origin: str,
     now: datetime,
 ) -> str:
-    from .services import new_edit_path, store_revision
-
-    tree = tree_of(document)
-    if content is None:
-        body: dict[str, Any] = {}
-    else:
-        body = seal(doc_id=document.id, doc_type=document.doc_type, case_id=document.case_id, content=content)
-        body["schema"] = schema_for(document.doc_type).version
-    path = new_edit_path(parent_rev=parent, tree=tree, body=body, deleted=content is None)
-    stored = store_revision(
-        document=document,
-        doc_id=document.id,
-        doc_type=document.doc_type,
-        case=document.case,
-        path=path,
-        body=body,
-        deleted=content is None,
-        actor=actor,
-        origin=origin,
-        now=now,
-    )
-    return stored.rev
+    pending = edit_of(document, parent=parent, content=content, actor=actor, origin=origin)
+    return store_edit(pending, document=document, now=now).rev
 
 
 def _close_other_leaves(

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from backend.cases.models import Case
+from backend.common import rows
 
 from .models import Document, VisitRecord
 
@@ -141,3 +142,43 @@ def recount_last_visit(case_id: str) -> None:
         .aggregate(latest=Max("visit_date"))["latest"]
     )
     Case.objects.filter(pk=case_id).update(last_visit_on=latest.date() if latest else None)
+
+
+def project_many(
+    docs: list[Document],
+    *,
+    is_new: dict[str, bool],
+    previous_meta: dict[str, dict[str, Any]],
+    was_deleted: dict[str, bool],
+) -> None:
+    """Projections for a batch: visit records only where a projected field changed (an edit
+    of the analysis changes none), one last-visit recount per case whose date can move."""
+    for document in docs:
+        if document.doc_type == "case":
+            project(
+                document,
+                is_new=is_new[document.id],
+                previous_meta=previous_meta[document.id],
+                previous_deleted=was_deleted.get(document.id, False),
+            )
+    changed: list[VisitRecord] = []
+    replace: list[str] = []
+    recount: set[str] = set()
+    for document in docs:
+        if document.doc_type != "visit":
+            continue
+        fields = visit_fields(document)
+        old_meta, old_deleted = previous_meta[document.id], was_deleted.get(document.id, False)
+        if is_new[document.id]:
+            changed.append(VisitRecord(document=document, **fields))
+        elif fields != visit_fields_of(old_meta, old_deleted, document.case_id):
+            changed.append(VisitRecord(document=document, **fields))
+            replace.append(document.id)
+        if needs_recount(old_meta, old_deleted, document.meta, document.deleted):
+            recount.add(document.case_id)
+    if replace:  # a projection: replacing the rows is two queries, whatever their number
+        VisitRecord.objects.filter(document_id__in=replace).delete()
+    if changed:
+        rows.insert_rows(VisitRecord, changed)
+    for case_id in recount:
+        recount_last_visit(case_id)

@@ -1,10 +1,5 @@
-"""The document store: every write to a case document, REST or replicated, goes through here.
-
-A write adds a revision to the document's revision tree (``sync.revtree``), keeps the new
-revision body (ciphertext) forever, takes the next global sequence number, updates the
-document's winner and the relational projections, merges concurrent leaves, and appends its
-audit event — all in one transaction.
-"""
+"""Document services: REST reads and writes of case documents, checked, audited and stored
+through ``records.store`` in one transaction."""
 
 from __future__ import annotations
 
@@ -13,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,12 +25,11 @@ from backend.common.errors import (
 from backend.common.ids import doc_type_of, new_id
 from sync import InvalidDocument, revtree
 
-from . import projections
-from .codec import open_body, schema_for, seal
+from .codec import open_body, schema_for
 from .models import Document, Revision
 from .permissions import can_read, case_permissions
 from .selectors import DocumentForRead, document_for_read
-from .sequence import next_seq
+from .store import PendingRevision, edit_of, seal_body, store_edit
 
 #: Fields only the server sets through REST (workflow, authorship); clients may echo them back.
 SERVER_FIELDS: dict[str, frozenset[str]] = {
@@ -106,119 +99,6 @@ def view_of(document: Document | DocumentForRead, body: dict[str, Any] | None = 
         else open_body(doc_id=document.id, doc_type=document.doc_type, case_id=document.case_id, body=body)
     )
     return view_from(document, content)
-
-
-# --- the one path every revision takes -------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoredRevision:
-    document: Document
-    rev: str
-    outcome: str
-    seq: int | None
-
-
-def store_revision(
-    *,
-    document: Document | None,
-    doc_id: str,
-    doc_type: str,
-    case: Case,
-    path: revtree.RevPath,
-    body: dict[str, Any],
-    deleted: bool,
-    actor: Actor,
-    origin: str,
-    now: datetime,
-) -> StoredRevision:
-    """Merge ``path`` (ending in the new leaf) into the document's tree and keep ``body``.
-
-    Idempotent: a revision already present changes nothing and takes no sequence number.
-    Must run inside a transaction holding the document (``select_for_update``).
-    """
-    tree = revtree.from_json(document.tree) if document is not None else ()
-    new_tree, outcome = revtree.merge(tree, path, revs_limit=settings.DOORSTEP_REVS_LIMIT)
-    new_rev = leaf_rev(path)
-    if document is not None and outcome == "internal_node":
-        node = revtree.find_node(tree, new_rev)
-        if node is not None and node.available:
-            return StoredRevision(document=document, rev=new_rev, outcome=outcome, seq=None)
-    winner = revtree.winning_rev(new_tree)
-    if winner == new_rev:
-        meta = body.get("meta") or {}
-    else:
-        meta = document.meta if document is not None else {}
-        if document is not None and winner != document.rev:
-            meta = (
-                Revision.objects.filter(document=document, rev=winner).values_list("body", flat=True).first()
-                or {}
-            ).get("meta", {})
-    is_new = document is None
-    if document is None:
-        document = Document(
-            id=doc_id,
-            case=case,
-            doc_type=doc_type,
-            created_at=now,
-        )
-    previous_meta = {} if is_new else document.meta
-    was_deleted = False if is_new else document.deleted
-    document.rev = winner
-    document.deleted = revtree.is_deleted(new_tree)
-    document.tree = revtree.to_json(new_tree)
-    document.meta = meta
-    document.updated_at = now
-    # Projections first (foreign keys are checked at commit), then the sequence number: the
-    # global sequence lock it takes is held until commit, so as little as possible follows it.
-    projections.project(document, is_new=is_new, previous_meta=previous_meta, previous_deleted=was_deleted)
-    projections.apply_count_deltas(
-        {case.id: projections.count_delta(is_new=is_new, was_deleted=was_deleted, deleted=document.deleted)}
-    )
-    seq = next_seq()
-    document.seq = seq
-    if is_new:
-        document.save(force_insert=True)
-    else:
-        document.save(update_fields=["seq", "rev", "deleted", "tree", "meta", "updated_at"])
-    pos, _ = revtree.parse_rev(new_rev)
-    lineage = revtree.ancestry(new_tree, new_rev)
-    parent = lineage[1] if len(lineage) > 1 else None
-    Revision.objects.create(
-        document=document,
-        rev=new_rev,
-        generation=pos,
-        parent_rev=parent or "",
-        deleted=deleted,
-        body=body,
-        seq=seq,
-        created_at=now,
-        author=actor.user,
-        device=actor.device,
-        origin=origin,
-    )
-    return StoredRevision(document=document, rev=new_rev, outcome=outcome, seq=seq)
-
-
-def leaf_rev(path: revtree.RevPath) -> str:
-    """The rev at the end of a linear path (a path from ``_revisions`` has one branch)."""
-    node, pos = path.node, path.pos
-    while node.children:
-        node, pos = node.children[0], pos + 1
-    return f"{pos}-{node.hash}"
-
-
-def new_edit_path(
-    *, parent_rev: str | None, tree: revtree.RevTree, body: dict[str, Any], deleted: bool
-) -> revtree.RevPath:
-    """The path for a new edit on top of ``parent_rev`` (new_edits=true semantics)."""
-    rev_hash = revtree.new_rev_hash(parent=parent_rev, deleted=deleted, body=body)
-    if parent_rev is None:
-        return revtree.path_from_revisions(1, [rev_hash], deleted=deleted)
-    ancestry = revtree.ancestry(tree, parent_rev)
-    pos, _ = revtree.parse_rev(parent_rev)
-    ids = [rev_hash, *(revtree.parse_rev(r)[1] for r in ancestry)]
-    return revtree.path_from_revisions(pos + 1, ids, deleted=deleted)
 
 
 # --- REST-facing services ---------------------------------------------------------------------
@@ -299,20 +179,18 @@ def document_create(
         raise InvalidDocument(f"id must look like {doc_type}:<ULID>", field="id")
     elif Document.objects.filter(pk=doc_id).exists():
         raise ApplicationError(ErrorCode.CONFLICT, "a document with this id already exists", field="id")
-    body = seal(doc_id=doc_id, doc_type=doc_type, case_id=case.id, content=full)
-    body["schema"] = schema_for(doc_type).version
-    path = new_edit_path(parent_rev=None, tree=(), body=body, deleted=False)
-    # Audit first: store_revision takes the global sequence lock, which is held until commit.
+    body = seal_body(doc_id=doc_id, doc_type=doc_type, case_id=case.id, content=full)
+    path = revtree.new_edit_path(parent_rev=None, tree=(), body=body, deleted=False)
+    # Audit first: storing takes the global sequence lock, which is held until commit.
     audit_record(
         actor=actor,
         action=AuditAction.CREATE,
         object_type=doc_type,
         object_id=doc_id,
         case_id=case.id,
-        detail={"rev": leaf_rev(path), "via": origin},
+        detail={"rev": revtree.leaf_rev(path), "via": origin},
     )
-    stored = store_revision(
-        document=None,
+    pending = PendingRevision(
         doc_id=doc_id,
         doc_type=doc_type,
         case=case,
@@ -321,8 +199,8 @@ def document_create(
         deleted=False,
         actor=actor,
         origin=origin,
-        now=now,
     )
+    stored = store_edit(pending, document=None, now=now)
     return view_from(stored.document, full)
 
 
@@ -443,31 +321,17 @@ def _write_edit(
     detail: dict[str, Any] | None = None,
 ) -> DocumentView:
     """Store ``content`` as a new revision on the document's winning leaf, and audit it."""
-    body = seal(doc_id=document.id, doc_type=document.doc_type, case_id=case.id, content=content)
-    body["schema"] = schema_for(document.doc_type).version
-    tree = revtree.from_json(document.tree)
-    path = new_edit_path(parent_rev=document.rev, tree=tree, body=body, deleted=False)
-    # Audit first: store_revision takes the global sequence lock, which is held until commit.
+    pending = edit_of(document, parent=document.rev, content=content, actor=actor, origin=origin)
+    # Audit first: storing takes the global sequence lock, which is held until commit.
     audit_record(
         actor=actor,
         action=action,
         object_type=document.doc_type,
         object_id=document.id,
         case_id=case.id,
-        detail={"rev": leaf_rev(path), "via": origin, "fields": changed, **(detail or {})},
+        detail={"rev": revtree.leaf_rev(pending.path), "via": origin, "fields": changed, **(detail or {})},
     )
-    stored = store_revision(
-        document=document,
-        doc_id=document.id,
-        doc_type=document.doc_type,
-        case=case,
-        path=path,
-        body=body,
-        deleted=False,
-        actor=actor,
-        origin=origin,
-        now=now,
-    )
+    stored = store_edit(pending, document=document, now=now)
     return view_from(stored.document, content)
 
 

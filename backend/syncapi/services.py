@@ -3,7 +3,7 @@ the same document store as REST writes, refused per document with a CouchDB erro
 
 A batch is checked document by document against what one round of queries loaded (the
 documents, their cases' key versions, the parent revisions the workflow rules compare with),
-then everything accepted is stored with one query per kind of row (``records.bulk``), all in
+then everything accepted is stored with one query per kind of row (``records.store``), all in
 one transaction. A document id that appears twice in a batch is handled in a second round, so
 the second occurrence sees the first.
 """
@@ -24,12 +24,11 @@ from backend.cases.models import Case
 from backend.common.ids import doc_type_of
 from backend.keys.models import CaseKey
 from backend.keys.services import current_keys_cached, remember_current_keys
-from backend.records.bulk import PendingRevision, store_revisions
 from backend.records.bulk_merging import resolve_many
 from backend.records.codec import open_body, schema_for
 from backend.records.merging import Written
 from backend.records.models import Document, Revision
-from backend.records.services import leaf_rev, new_edit_path
+from backend.records.store import PendingRevision, store_revisions
 from backend.records.trees import tree_of
 from backend.records.workflow import WorkflowRefused, check_replicated_transition
 from sync import (
@@ -158,7 +157,7 @@ class Batch:
             document = self.documents.get(doc_id)
             tree = tree_of(document) if document is not None else ()
             path = revtree.path_from_doc(doc)
-            parent = next((r for r in path_ancestors(path) if revtree.contains(tree, r)), None)
+            parent = next((r for r in revtree.path_ancestors(path) if revtree.contains(tree, r)), None)
             found = self.replicated_paths[doc_id] = (path, parent)
         return found
 
@@ -292,7 +291,7 @@ def _check(batch: Batch, doc: dict[str, Any], doc_id: str, doc_type: str, new_ed
             raise DocRefused("forbidden", "meta.updated_by must be the writer")
         body = {"schema": doc["schema"], "meta": doc["meta"], "enc": doc["enc"]}
     if path is None:
-        path = new_edit_path(parent_rev=parent_rev, tree=tree, body=body, deleted=deleted)
+        path = revtree.new_edit_path(parent_rev=parent_rev, tree=tree, body=body, deleted=deleted)
 
     parent_content = batch.parent_content(document, parent_rev)
     if content is not None:
@@ -310,7 +309,7 @@ def _check(batch: Batch, doc: dict[str, Any], doc_id: str, doc_type: str, new_ed
     if parent_content is not None and parent_rev is not None:
         opened[parent_rev] = parent_content
     if content is not None:
-        opened[leaf_rev(path)] = content
+        opened[revtree.leaf_rev(path)] = content
     return Checked(
         pending=PendingRevision(
             doc_id=doc_id,
@@ -485,16 +484,3 @@ def _audit_refusals(caller: SyncCaller, refusals: list[tuple[str, DocRefused]]) 
                 for doc_id, exc in forbidden
             ],
         )
-
-
-def path_ancestors(path: revtree.RevPath) -> list[str]:
-    """Revs of a linear path from its leaf towards its root, excluding the leaf."""
-    chain: list[str] = []
-    node, pos = path.node, path.pos
-    while True:
-        chain.append(f"{pos}-{node.hash}")
-        if not node.children:
-            break
-        node, pos = node.children[0], pos + 1
-    chain.reverse()
-    return chain[1:]
