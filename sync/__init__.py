@@ -1,6 +1,7 @@
 """Doorstep's sans-IO core: revision trees, merge rules, envelope crypto and schemas (no Django)."""
 
 from . import _revtree as revtree
+from . import _workflow as workflow
 from ._envelope import (
     ALG,
     DEVICE_KEY_ALG,
@@ -45,6 +46,7 @@ from ._schema import (
     load_schemas,
     parse_schema,
 )
+from ._workflow import WorkflowRefused
 
 __all__ = [
     "ALG",
@@ -68,6 +70,7 @@ __all__ = [
     "Side",
     "SyncError",
     "Undecided",
+    "WorkflowRefused",
     "WrongPassphrase",
     "apply_decision",
     "body_aad",
@@ -87,5 +90,6 @@ __all__ = [
     "revtree",
     "unlock_private_key",
     "unwrap_key_for_device",
+    "workflow",
     "wrap_key_for_device",
 ]

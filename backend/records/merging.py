@@ -1,17 +1,21 @@
-"""Server-side resolution of concurrent edits, run in the write's transaction.
+"""Server-side resolution of concurrent edits: one resolver for the documents a write round
+left, run in the write's transaction.
 
-After any write, a document may have more than one live leaf (two devices edited it apart)
-or, for a visit, a live leaf that differs from a signed-off revision (an offline edit of a
-visit signed off meanwhile). ``resolve_conflicts``:
+After any replicated write, a document may have more than one live leaf (two devices edited
+it apart) or, for a visit, a live leaf that differs from a signed-off revision (an offline edit
+of a visit signed off meanwhile). ``resolve_conflicts`` takes every document the round wrote
+(a single write is a list of one) and:
 
-1. signed-off visits: the signed-off content is restored on top of the winner; whatever the
-   offline edit changed becomes an ``addendum`` linked to the visit (the supervisor is told
-   through the review queue) — nothing written is lost, nothing signed off changes;
+1. signed-off visits: the signed-off content is restored and the offline edit becomes an
+   addendum (``records.addenda``) — nothing written is lost, nothing signed off changes;
 2. otherwise, several live leaves are merged with the schema's rules against their common
-   ancestor (``sync.merge_many``); the merged body becomes a new revision on the winning leaf
-   and every other live leaf gets a tombstone child, so all peers converge on one document;
-   fields the rules cannot decide become ``ConflictItem``s and are listed in the document's
-   ``decisions_pending`` until a supervisor decides.
+   ancestor (``sync.merge_many``); every merged body becomes a new revision on its winning leaf
+   and every other live leaf gets a tombstone child — all of them through one
+   ``records.store.store_revisions`` call — so all peers converge on one document; fields the
+   rules cannot decide become conflict items (``records.conflicts``) listed in the document's
+   ``decisions_pending`` until a supervisor decides;
+3. a merge whose result would break the schema leaves the leaves for a supervisor to choose
+   (``records.conflicts.whole_document_conflict``).
 
 A deleted leaf never beats an edit (CouchDB's winner rule already prefers live leaves); the
 lost deletion is audited.
@@ -19,52 +23,35 @@ lost deletion is audited.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from django.conf import settings
+from django.db import connection
 from django.utils.dateparse import parse_datetime
 
 from backend.audit.models import AuditAction
-from backend.audit.services import Actor, audit_record
-from backend.keys.services import case_key_current
-from sync import InvalidDocument, MergeOutcome, Side, encrypt_body, merge_many, revtree
+from backend.audit.services import Actor, audit_record, audit_record_many
+from backend.cases.models import Case
+from sync import InvalidDocument, MergeOutcome, Side, merge_many, revtree
 
+from .addenda import protect_signed_off
 from .codec import open_body, schema_for
+from .conflicts import Conflict, record_conflicts, whole_document_conflict
 from .models import Document, Revision
-from .store import edit_of, store_edit
+from .store import PendingRevision, close_leaves, seal_body, store_revisions
 from .trees import tree_of
-
-if TYPE_CHECKING:
-    from backend.review.models import ConflictItem
 
 #: How a server merge revision is named where an author is expected.
 MERGE_AUTHOR = "merge"
-#: Fields that say who/when, not what: ignored when comparing an edit with signed-off content.
-STAMP_FIELDS = frozenset({"updated_at", "updated_by"})
-#: Fields an addendum does not propose (workflow state, stamps).
-NOT_PROPOSED = STAMP_FIELDS | {
-    "status",
-    "submitted_at",
-    "signed_off_at",
-    "signed_off_by",
-    "decisions_pending",
-    "transitions",
-    "author",
-    "created_at",
-}
 
 
 def _instant(text: str) -> datetime:
     parsed = parse_datetime(text)
     return parsed if parsed is not None else datetime.min.replace(tzinfo=UTC)
-
-
-def _content(document: Document, revision: Revision) -> dict[str, Any]:
-    return open_body(
-        doc_id=document.id, doc_type=document.doc_type, case_id=document.case_id, body=revision.body
-    )
 
 
 class MergeInput(Protocol):
@@ -92,10 +79,6 @@ def _opened(
     )
 
 
-def _without(content: dict[str, Any], names: frozenset[str]) -> dict[str, Any]:
-    return {k: v for k, v in content.items() if k not in names}
-
-
 @dataclass(frozen=True)
 class Written:
     """What the write that triggers a resolution did (lets the common case skip all work)."""
@@ -107,33 +90,102 @@ class Written:
 
 
 def resolve_conflicts(
-    *, document: Document, actor: Actor, now: datetime, written: Written | None = None
+    *,
+    written: Sequence[tuple[Document, Written]],
+    actor: Actor,
+    now: datetime,
+    opened: Mapping[tuple[str, str], dict[str, Any]] | None = None,
 ) -> None:
-    """Bring ``document`` back to a single live leaf (see module docstring).
+    """Bring every document of ``written`` back to a single live leaf (see module docstring).
 
-    With ``written`` given, a write that leaves one live leaf and does not edit a signed-off
-    visit costs nothing more than reading the tree it already has.
+    Runs inside the caller's transaction, with the documents locked by the caller; each
+    ``Document`` is updated in place. A write that leaves one live leaf and does not edit a
+    signed-off visit costs nothing more than reading the tree it already has; the documents
+    that merge cleanly take a fixed number of queries together, whatever their number. Call it
+    within ``keys.services.current_keys_cached`` so each case's key is looked up once.
+    ``opened`` may give revisions' content the caller decrypted already, by ``(document id,
+    rev)`` (the write's own revision, its parent): those are not decrypted again. Raises
+    ``DecryptionError`` for a stored body that does not open.
     """
-    tree = tree_of(document)
-    leaves = revtree.leaves(tree)
-    live = [leaf for leaf in leaves if not leaf.deleted]
-    if not live:
-        return
-    if len(live) == 1 and written is not None:
-        _audit_if_deletion_lost(document, actor, leaves, written)
-        if document.doc_type != "visit" or not written.parent_signed_off:
-            return
-    revisions = {
+    several: list[tuple[Document, revtree.RevTree, list[revtree.Leaf]]] = []
+    later: list[tuple[Document, Written]] = []
+    seen: set[str] = set()
+    for document, write in written:
+        if document.id in seen:  # a second mention is resolved after the first's merge
+            later.append((document, write))
+            continue
+        seen.add(document.id)
+        tree = tree_of(document)
+        leaves = revtree.leaves(tree)
+        live = [leaf for leaf in leaves if not leaf.deleted]
+        if len(live) >= 2:
+            several.append((document, tree, live))
+        elif live:
+            _audit_if_deletion_lost(document, actor, leaves, write)
+            if document.doc_type == "visit" and write.parent_signed_off:
+                protect_signed_off(document, tree, live, _all_revisions(document), actor, now)
+    if several:
+        _resolve_several(several, actor=actor, now=now, opened=opened or {})
+    if later:
+        resolve_conflicts(written=later, actor=actor, now=now, opened=opened)
+
+
+def _all_revisions(document: Document) -> dict[str, Revision]:
+    return {
         r.rev: r
         for r in Revision.objects.filter(document=document).only(
             "rev", "body", "deleted", "device_id", "generation", "origin"
         )
     }
-    if document.doc_type == "visit" and _protect_signed_off(document, tree, live, revisions, actor, now):
-        return
-    if len(live) < 2:
-        return
-    _merge_leaves(document, tree, live, revisions, actor, now)
+
+
+def _resolve_several(
+    several: list[tuple[Document, revtree.RevTree, list[revtree.Leaf]]],
+    *,
+    actor: Actor,
+    now: datetime,
+    opened: Mapping[tuple[str, str], dict[str, Any]],
+) -> None:
+    """Documents with several live leaves: signed-off visits protected one by one, merges that
+    would break the schema sent to review one by one, every other merge stored together."""
+    signed = _visits_with_signed_off_revisions([d.id for d, _, _ in several if d.doc_type == "visit"])
+    bases = {
+        document.id: revtree.common_ancestor(tree, [leaf.rev for leaf in live])
+        for document, tree, live in several
+    }
+    stored = _merge_inputs(
+        (document.id, rev)
+        for document, _, live in several
+        if document.id not in signed
+        for rev in [*(leaf.rev for leaf in live), bases[document.id]]
+        if rev is not None
+    )
+    merges: list[tuple[Document, revtree.RevTree, list[revtree.Leaf], MergePlan]] = []
+    for document, tree, live in several:
+        if document.id in signed:
+            protect_signed_off(document, tree, live, _all_revisions(document), actor, now)
+            continue
+        revisions = {
+            rev: stored[(document.id, rev)]
+            for rev in [*(leaf.rev for leaf in live), bases[document.id]]
+            if rev is not None and (document.id, rev) in stored
+        }
+        contents = {rev: opened[(document.id, rev)] for rev in revisions if (document.id, rev) in opened}
+        plan = plan_merge(document, tree, live, revisions, contents)
+        if plan.invalid is not None:
+            whole_document_conflict(
+                document,
+                live,
+                plan.sides,
+                actor,
+                now,
+                reason=plan.invalid.field or "(document)",
+                placeholder_revs=plan.merge_revs,
+            )
+        else:
+            merges.append((document, tree, live, plan))
+    if merges:
+        _store_merges(merges, actor=actor, now=now)
 
 
 def _audit_if_deletion_lost(
@@ -161,150 +213,6 @@ def _audit_if_deletion_lost(
             case_id=document.case_id,
             detail={"outcome": "edit_kept_over_deletion", "deleted_leaves": deleted, "winner": document.rev},
         )
-
-
-def _write_child(
-    document: Document,
-    *,
-    parent: str,
-    content: dict[str, Any] | None,
-    actor: Actor,
-    origin: str,
-    now: datetime,
-) -> str:
-    pending = edit_of(document, parent=parent, content=content, actor=actor, origin=origin)
-    return store_edit(pending, document=document, now=now).rev
-
-
-def _close_other_leaves(
-    document: Document, keep: str, live: list[revtree.Leaf], actor: Actor, now: datetime
-) -> list[str]:
-    closed = []
-    for leaf in live:
-        if leaf.rev != keep:
-            closed.append(
-                _write_child(
-                    document,
-                    parent=leaf.rev,
-                    content=None,
-                    actor=actor,
-                    origin=Revision.Origin.MERGE,
-                    now=now,
-                )
-            )
-    return closed
-
-
-# --- signed-off visits -----------------------------------------------------------------------
-
-
-def _signed_off_rev(tree: revtree.RevTree, revisions: dict[str, Revision]) -> str | None:
-    """The earliest signed-off revision in the tree (status is clear meta: no decryption)."""
-    signed = [
-        r
-        for r in revisions.values()
-        if not r.deleted and (r.body or {}).get("meta", {}).get("status") == "signed_off"
-    ]
-    if not signed:
-        return None
-    return min(signed, key=lambda r: (r.generation, r.rev)).rev
-
-
-def _protect_signed_off(
-    document: Document,
-    tree: revtree.RevTree,
-    live: list[revtree.Leaf],
-    revisions: dict[str, Revision],
-    actor: Actor,
-    now: datetime,
-) -> bool:
-    signed_rev = _signed_off_rev(tree, revisions)
-    if signed_rev is None:
-        return False
-    signed = _content(document, revisions[signed_rev])
-    signed_core = _without(signed, STAMP_FIELDS)
-    divergent = [
-        leaf
-        for leaf in live
-        if _without(_content(document, revisions[leaf.rev]), STAMP_FIELDS) != signed_core
-    ]
-    if not divergent and len(live) == 1:
-        return True
-    for leaf in divergent:
-        _addendum_from_edit(document, tree, signed_rev, leaf.rev, revisions, actor, now)
-    winner = revtree.winning_rev(tree_of(document))
-    restored = _write_child(
-        document, parent=winner, content=signed, actor=actor, origin=Revision.Origin.MERGE, now=now
-    )
-    _close_other_leaves(document, restored, [leaf for leaf in live if leaf.rev != winner], actor, now)
-    audit_record(
-        actor=actor,
-        action=AuditAction.MERGE,
-        object_type="visit",
-        object_id=document.id,
-        case_id=document.case_id,
-        detail={
-            "outcome": "signed_off_restored",
-            "signed_off_rev": signed_rev,
-            "restored_rev": restored,
-            "edits": [leaf.rev for leaf in divergent],
-        },
-    )
-    return True
-
-
-def _addendum_from_edit(
-    document: Document,
-    tree: revtree.RevTree,
-    signed_rev: str,
-    edit_rev: str,
-    revisions: dict[str, Revision],
-    actor: Actor,
-    now: datetime,
-) -> None:
-    from .services import document_create
-
-    edit = _content(document, revisions[edit_rev])
-    base_rev = revtree.common_ancestor(tree, [signed_rev, edit_rev])
-    base = (
-        _content(document, revisions[base_rev])
-        if base_rev and base_rev in revisions and not revisions[base_rev].deleted
-        else {}
-    )
-    proposed = {k: v for k, v in edit.items() if k not in NOT_PROPOSED and v != base.get(k)}
-    removed = sorted(k for k in base if k not in edit and k not in NOT_PROPOSED)
-    if not proposed and not removed:
-        return
-    author_ref = edit.get("updated_by") or actor.ref
-    changed = ", ".join(sorted([*proposed, *removed]))
-    text = (
-        f"Edit made offline on revision {base_rev or 'unknown'} after this visit was signed off "
-        f"(edited {edit.get('updated_at', 'at an unknown time')} by {author_ref}). "
-        f"The signed-off record is unchanged; the edit proposed changes to: {changed}."
-    )
-    document_create(
-        actor=actor,
-        case_id=document.case_id,
-        doc_type="addendum",
-        content={
-            "visit_id": document.id,
-            "reason": "Offline edit to a visit that was signed off meanwhile.",
-            "text": text,
-            "proposed_changes": {**proposed, **{k: None for k in removed}},
-        },
-        origin=Revision.Origin.MERGE,
-        now=now,
-        server_content={"source_rev": edit_rev, "status": "open"},
-        check_permission=False,
-    )
-    audit_record(
-        actor=actor,
-        action=AuditAction.ADDENDUM,
-        object_type="visit",
-        object_id=document.id,
-        case_id=document.case_id,
-        detail={"from_rev": edit_rev, "fields": sorted([*proposed, *removed])},
-    )
 
 
 # --- merging concurrent leaves ---------------------------------------------------------------
@@ -413,197 +321,163 @@ def merge_audit_detail(
     }
 
 
-def _merge_leaves(
-    document: Document,
-    tree: revtree.RevTree,
-    live: list[revtree.Leaf],
-    revisions: dict[str, Revision],
+# --- storing merges together ----------------------------------------------------------------
+
+
+def _visits_with_signed_off_revisions(visit_ids: list[str]) -> set[str]:
+    """Visits with a live signed-off revision anywhere in their history (``status`` is clear
+    meta, so no body needs decrypting): the per-document path protects those."""
+    if not visit_ids:
+        return set()
+    return set(
+        Revision.objects.filter(
+            document_id__in=visit_ids, deleted=False, body__meta__status="signed_off"
+        ).values_list("document_id", flat=True)
+    )
+
+
+class _Stored:
+    """What a merge reads of a stored revision, as a plain row; the body (JSON text on SQLite)
+    is decoded only if the merge has to decrypt it."""
+
+    __slots__ = ("_body", "deleted", "device_id", "origin")
+
+    def __init__(self, deleted: Any, body: Any, origin: str, device_id: Any) -> None:
+        self.deleted = bool(deleted)
+        self._body = body
+        self.origin = origin
+        self.device_id = device_id
+
+    @property
+    def body(self) -> Any:
+        if isinstance(self._body, str | bytes):
+            self._body = json.loads(self._body)
+        return self._body
+
+
+def _merge_inputs(pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], _Stored]:
+    """The stored revisions of exact ``(document id, rev)`` pairs, as plain rows: the VALUES
+    join on the unique ``(document_id, rev)`` index of ``selectors.revisions_by_pair``, without
+    building model instances."""
+    wanted = list(dict.fromkeys(pairs))
+    found: dict[tuple[str, str], _Stored] = {}
+    table = connection.ops.quote_name(Revision._meta.db_table)
+    cast = "CAST(%s AS TEXT)" if connection.vendor == "postgresql" else "%s"
+    with connection.cursor() as cursor:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            values = ", ".join([f"({cast}, {cast})"] * len(chunk))
+            cursor.execute(
+                f"WITH wanted(document_id, rev) AS (VALUES {values}) "
+                f"SELECT r.document_id, r.rev, r.deleted, r.body, r.origin, r.device_id FROM {table} r "
+                "JOIN wanted w ON r.document_id = w.document_id AND r.rev = w.rev",
+                [value for pair in chunk for value in pair],
+            )
+            for document_id, rev, deleted, body, origin, device_id in cursor.fetchall():
+                found[(document_id, rev)] = _Stored(deleted, body, origin, device_id)
+    return found
+
+
+@dataclass(frozen=True)
+class _Merge:
+    document: Document
+    live: list[revtree.Leaf]
+    plan: MergePlan
+    merged_rev: str
+    closed: list[str]
+
+
+def _store_merges(
+    merges: list[tuple[Document, revtree.RevTree, list[revtree.Leaf], MergePlan]],
+    *,
     actor: Actor,
     now: datetime,
 ) -> None:
-    plan = plan_merge(document, tree, live, revisions)
-    if plan.invalid is not None:
-        _whole_document_conflict(
-            document,
-            live,
-            list(plan.sides),
-            actor,
-            now,
-            reason=plan.invalid.field or "(document)",
-            placeholder_revs=set(plan.merge_revs),
+    """Each merged body on its document's winning leaf, a tombstone on every other live leaf,
+    then the review items and audit events, all in one go."""
+    cases = Case.objects.in_bulk({document.case_id for document, _, _, _ in merges})
+    pending: list[PendingRevision] = []
+    done: list[_Merge] = []
+    for document, tree, live, plan in merges:
+        case = cases[document.case_id]
+        body = seal_body(
+            doc_id=document.id, doc_type=document.doc_type, case_id=document.case_id, content=plan.merged
         )
-        return
-    merged_rev = _write_child(
-        document, parent=plan.winner, content=plan.merged, actor=actor, origin=Revision.Origin.MERGE, now=now
-    )
-    closed = _close_other_leaves(
-        document, merged_rev, [leaf for leaf in live if leaf.rev != plan.winner], actor, now
-    )
-    for item in plan.outcome.undecided:
-        _record_conflict(
-            document,
-            field=item.field,
-            rule=item.rule,
-            merged_rev=merged_rev,
-            who=[(c.rev, c.author, c.edited_at, c.device) for c in item.values],
-            base=item.base,
-            values=[c.value for c in item.values],
-            now=now,
-            placeholder_revs=plan.merge_revs,
+        path = revtree.new_edit_path(parent_rev=plan.winner, tree=tree, body=body, deleted=False)
+        # Each tombstone's path is made on the tree as the previous write left it (stemming
+        # can shorten a leaf's known ancestry), as storing them one at a time does;
+        # ``store_revisions`` reuses those merged trees.
+        after, outcome = revtree.merge(tree, path, revs_limit=settings.DOORSTEP_REVS_LIMIT)
+        pending.append(
+            _pending(document, case, path, body, actor, deleted=False, merged=(tree, after, outcome))
         )
-    audit_record(
+        others = [leaf for leaf in live if leaf.rev != plan.winner]
+        closed = []
+        for number, leaf in enumerate(others, start=1):
+            tombstone = revtree.new_edit_path(parent_rev=leaf.rev, tree=after, body={}, deleted=True)
+            merged = None
+            if number < len(others):
+                before = after
+                after, outcome = revtree.merge(before, tombstone, revs_limit=settings.DOORSTEP_REVS_LIMIT)
+                merged = (before, after, outcome)
+            pending.append(_pending(document, case, tombstone, {}, actor, deleted=True, merged=merged))
+            closed.append(revtree.leaf_rev(tombstone))
+        done.append(
+            _Merge(document=document, live=live, plan=plan, merged_rev=revtree.leaf_rev(path), closed=closed)
+        )
+    store_revisions(pending, documents={m.document.id: m.document for m in done}, now=now)
+    record_conflicts(
+        [
+            Conflict(
+                document=m.document,
+                field=undecided.field,
+                rule=undecided.rule,
+                merged_rev=m.merged_rev,
+                who=[(c.rev, c.author, c.edited_at, c.device) for c in undecided.values],
+                base=undecided.base,
+                values=[c.value for c in undecided.values],
+                placeholder_revs=m.plan.merge_revs,
+            )
+            for m in done
+            for undecided in m.plan.outcome.undecided
+        ],
+        now=now,
+    )
+    audit_record_many(
         actor=actor,
         action=AuditAction.MERGE,
-        object_type=document.doc_type,
-        object_id=document.id,
-        case_id=document.case_id,
-        detail=merge_audit_detail(plan, live, merged_rev, closed),
+        items=[
+            (
+                m.document.doc_type,
+                m.document.id,
+                m.document.case_id,
+                merge_audit_detail(m.plan, m.live, m.merged_rev, m.closed),
+            )
+            for m in done
+        ],
     )
 
 
-def _record_conflict(
+def _pending(
     document: Document,
+    case: Case,
+    path: revtree.RevPath,
+    body: dict[str, Any],
+    actor: Actor,
     *,
-    field: str,
-    rule: str,
-    merged_rev: str,
-    who: list[tuple[str, str, str, str | None]],
-    base: Any,
-    values: list[Any],
-    now: datetime,
-    placeholder_revs: set[str] | frozenset[str] = frozenset(),
-) -> None:
-    """Store the review item for one undecided field (see ``conflict_item``)."""
-    from backend.review.models import ConflictItem
-
-    open_item = (
-        ConflictItem.objects.select_for_update()
-        .filter(document=document, field=field[:200], decided_at__isnull=True)
-        .first()
-    )
-    item = conflict_item(
-        document,
-        field=field,
-        rule=rule,
-        merged_rev=merged_rev,
-        who=who,
-        base=base,
-        values=values,
-        now=now,
-        placeholder_revs=placeholder_revs,
-        open_item=open_item,
-    )
-    if open_item is not None:
-        item.save(update_fields=["candidates", "values_enc", "merged_rev"])
-    else:
-        item.save(force_insert=True)
-
-
-def conflict_item(
-    document: Document,
-    *,
-    field: str,
-    rule: str,
-    merged_rev: str,
-    who: list[tuple[str, str, str, str | None]],
-    base: Any,
-    values: list[Any],
-    now: datetime,
-    placeholder_revs: set[str] | frozenset[str],
-    open_item: ConflictItem | None,
-) -> ConflictItem:
-    """A review item: who wrote each candidate in clear, the values encrypted under the case key.
-    Returns ``open_item`` updated, or a new unsaved item when there is none.
-
-    One open item per field: when a field that already waits for a decision conflicts again
-    (a third device's edit meets the merged document), the new candidates join the open item,
-    and a merge revision's placeholder (the safe value it showed) is not offered as anyone's edit.
-    """
-    from backend.review.models import ConflictItem
-    from backend.review.services import conflict_values
-
-    candidates = [
-        {"rev": rev, "author": author, "edited_at": at, "device": device} for rev, author, at, device in who
-    ]
-    pairs = [(c, v) for c, v in zip(candidates, values, strict=True) if c["rev"] not in placeholder_revs]
-    if open_item is not None:
-        existing = conflict_values(open_item)
-        known = {c["rev"] for c in open_item.candidates}
-        pairs = [
-            *zip(open_item.candidates, existing["values"], strict=True),
-            *((c, v) for c, v in pairs if c["rev"] not in known),
-        ]
-        base = existing.get("base")
-    kid, key = case_key_current(case_id=document.case_id)
-    values_enc = encrypt_body(
-        {"base": base, "values": [v for _, v in pairs]},
-        key=key,
-        kid=kid,
+    deleted: bool,
+    merged: tuple[revtree.RevTree, revtree.RevTree, str] | None = None,
+) -> PendingRevision:
+    return PendingRevision(
         doc_id=document.id,
-        doc_type="conflict",
-        case_id=document.case_id,
-    )
-    if open_item is not None:
-        open_item.candidates = [c for c, _ in pairs]
-        open_item.values_enc = values_enc
-        open_item.merged_rev = merged_rev
-        return open_item
-    return ConflictItem(
-        document=document,
-        case_id=document.case_id,
-        field=field[:200],
-        rule=rule,
-        merged_rev=merged_rev,
-        candidates=[c for c, _ in pairs],
-        values_enc=values_enc,
-        created_at=now,
-    )
-
-
-def _whole_document_conflict(
-    document: Document,
-    live: list[revtree.Leaf],
-    sides: list[Side],
-    actor: Actor,
-    now: datetime,
-    *,
-    reason: str,
-    placeholder_revs: set[str],
-) -> None:
-    """The merged body would break the schema: leave the leaves as CouchDB conflicts and ask a
-    supervisor to choose, rather than store something invalid or drop anyone's edit. The
-    winner gets a revision carrying ``decisions_pending: ["(document)"]`` so every device shows
-    that the record needs a decision."""
-    from backend.review.models import ConflictItem
-
-    flagged_already = ConflictItem.objects.filter(
-        document=document, field="(document)", decided_at__isnull=True
-    ).exists()
-    _record_conflict(
-        document,
-        field="(document)",
-        rule="review",
-        merged_rev=document.rev,
-        who=[(side.rev, side.author, side.edited_at, side.device) for side in sides],
-        base=None,
-        values=[dict(side.content) for side in sides],
-        now=now,
-        placeholder_revs=placeholder_revs,
-    )
-    if not flagged_already and "decisions_pending" in schema_for(document.doc_type).rules:
-        winner = revtree.winning_rev(tree_of(document))
-        content = _content(document, Revision.objects.get(document=document, rev=winner))
-        content["decisions_pending"] = sorted({*(content.get("decisions_pending") or []), "(document)"})
-        _write_child(
-            document, parent=winner, content=content, actor=actor, origin=Revision.Origin.MERGE, now=now
-        )
-    audit_record(
+        doc_type=document.doc_type,
+        case=case,
+        path=path,
+        body=body,
+        deleted=deleted,
         actor=actor,
-        action=AuditAction.MERGE,
-        object_type=document.doc_type,
-        object_id=document.id,
-        case_id=document.case_id,
-        detail={"outcome": "needs_decision", "leaves": [leaf.rev for leaf in live], "invalid_field": reason},
+        origin=Revision.Origin.MERGE,
+        merged=merged,
     )
 
 
@@ -612,4 +486,4 @@ def close_other_leaves_after_decision(*, document: Document, actor: Actor, now: 
     tree = tree_of(document)
     live = [leaf for leaf in revtree.leaves(tree) if not leaf.deleted]
     winner = revtree.winning_rev(tree)
-    _close_other_leaves(document, winner, live, actor, now)
+    close_leaves(document, [leaf.rev for leaf in live if leaf.rev != winner], actor=actor, now=now)

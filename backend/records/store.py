@@ -232,3 +232,25 @@ def store_revisions(
 def store_edit(pending: PendingRevision, *, document: Document | None, now: datetime) -> StoredRevision:
     """``store_revisions`` for a batch of one whose document (None: new) the caller holds."""
     return store_revisions([pending], documents={pending.doc_id: document}, now=now)[0]
+
+
+def store_child(
+    document: Document,
+    *,
+    parent: str,
+    content: dict[str, Any] | None,
+    actor: Actor,
+    origin: str,
+    now: datetime,
+) -> str:
+    """Store ``content`` (None: a tombstone) as a new revision on ``parent``; its rev."""
+    pending = edit_of(document, parent=parent, content=content, actor=actor, origin=origin)
+    return store_edit(pending, document=document, now=now).rev
+
+
+def close_leaves(document: Document, revs: list[str], *, actor: Actor, now: datetime) -> list[str]:
+    """A server tombstone on each of the live leaves ``revs``: the revs of the tombstones."""
+    return [
+        store_child(document, parent=rev, content=None, actor=actor, origin=Revision.Origin.MERGE, now=now)
+        for rev in revs
+    ]

@@ -12,9 +12,7 @@ from backend.accounts.models import Role
 from backend.audit.models import AuditAction, AuditEvent
 from backend.cases.models import Case
 from backend.cases.selectors import visit_timescale
-from backend.records.models import Document, VisitRecord
-
-from .models import ConflictItem
+from backend.records.models import ConflictItem, Document, VisitRecord
 
 
 def review_cases(user: Any) -> QuerySet[Case]:

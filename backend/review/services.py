@@ -19,14 +19,13 @@ from backend.accounts.models import Role
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor
 from backend.common.errors import ApplicationError, ErrorCode, Forbidden, NotFound, OutOfScope, StaleRevision
-from backend.keys.services import case_key_by_kid
 from backend.records.codec import schema_for
-from backend.records.models import Document, Revision
+from backend.records.conflicts import conflict_values
+from backend.records.merging import close_other_leaves_after_decision
+from backend.records.models import ConflictItem, Document, Revision
 from backend.records.permissions import can_read_case, is_allocated, manages_team
 from backend.records.services import DocumentView, document_write_internal, lock_document, view_of
-from sync import InvalidDocument, apply_decision, decrypt_body
-
-from .models import ConflictItem
+from sync import InvalidDocument, apply_decision
 
 
 def _iso(now: datetime) -> str:
@@ -163,13 +162,6 @@ def visit_return(
     )
 
 
-def conflict_values(item: ConflictItem) -> dict[str, Any]:
-    """Decrypt a conflict's competing values (base and one per candidate)."""
-    enc = item.values_enc
-    key = case_key_by_kid(kid=enc["kid"])
-    return decrypt_body(enc, key=key, doc_id=item.document_id, doc_type="conflict", case_id=item.case_id)
-
-
 @transaction.atomic
 def conflict_decide(
     *,
@@ -250,8 +242,6 @@ def conflict_decide(
         detail={"conflict": item.pk, "field": item.field},
     )
     if item.field == "(document)":
-        from backend.records.merging import close_other_leaves_after_decision
-
         close_other_leaves_after_decision(document=Document.objects.get(pk=document.pk), actor=actor, now=now)
         view = view_of(Document.objects.get(pk=document.pk))
     item.decided_at = now

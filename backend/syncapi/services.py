@@ -24,7 +24,7 @@ from backend.cases.models import Case
 from backend.common.ids import doc_type_of
 from backend.keys.models import CaseKey
 from backend.keys.services import current_keys_cached, remember_current_keys
-from backend.records.bulk_merging import resolve_many
+from backend.records import merging
 from backend.records.codec import open_body, schema_for
 from backend.records.merging import Written
 from backend.records.models import Document, Revision
@@ -441,7 +441,7 @@ def _write_round(
             )
         for action, items in audits.items():
             audit_record_many(actor=caller.actor, action=action, items=items)
-        resolve_many(
+        merging.resolve_conflicts(
             written=[
                 (
                     outcome.document,

@@ -1,7 +1,8 @@
-"""Merging a whole replicated write round at once (``records.bulk_merging.resolve_many``) gives
-exactly what the per-document path (``records.merging.resolve_conflicts`` for each document)
-gives: the same round is pushed twice over HTTP from the same database state (rolled back in
-between), once through each path, and everything the round leaves behind is compared."""
+"""The one resolver (``records.merging.resolve_conflicts``) gives a whole replicated write round
+exactly what it gives each of its documents alone: the same round is pushed twice over HTTP
+from the same database state (rolled back in between) — once one document per request, the
+per-document reference cases, then in one ``_bulk_docs`` — and everything each leaves behind
+is compared."""
 
 from __future__ import annotations
 
@@ -18,13 +19,12 @@ from django.test.utils import CaptureQueriesContext
 from backend.audit.models import AuditAction, AuditEvent
 from backend.cases.models import Case
 from backend.cases.services import allocation_add, case_create
+from backend.records import merging
 from backend.records.codec import open_body
-from backend.records.merging import resolve_conflicts
 from backend.records.models import Document, Revision, VisitRecord
 from backend.records.services import document_create
 from backend.review.models import ConflictItem
 from backend.review.services import conflict_values, visit_sign_off, visit_submit
-from backend.syncapi import services as sync_services
 from sync import revtree
 from tests.backend.syncapi.tablet import Tablet, now_iso
 from tests.conftest import actor
@@ -34,13 +34,6 @@ pytestmark = pytest.mark.django_db
 OBSERVATIONS = "Kitchen was clean.\n\nAmy showed me her room.\n\nMum was tired but engaged."
 #: Fields stamped with the request's clock (two pushes of one round differ there, nowhere else).
 CLOCK_FIELDS = frozenset({"created_at", "updated_at"})
-
-
-def per_document(*, written: Any, actor: Any, now: Any, opened: Any = None) -> None:
-    """The per-document path, as replicated writes ran it before batch merging (decrypting
-    every body itself)."""
-    for document, write in written:
-        resolve_conflicts(document=document, actor=actor, now=now, written=write)
 
 
 def no_merging(*, written: Any, actor: Any, now: Any, opened: Any = None) -> None:
@@ -166,7 +159,7 @@ def scenario(monkeypatch, practitioner, colleague, supervisor, cases, visit_cont
         tablet = c if doc.get("meta", {}).get("updated_by") == supervisor.ref else a
         assert tablet.push([doc]) == []
     with monkeypatch.context() as patch:
-        patch.setattr(sync_services, "resolve_many", no_merging)
+        patch.setattr(merging, "resolve_conflicts", no_merging)
         for doc in unmerged:
             tablet = c if doc["meta"]["updated_by"] == supervisor.ref else a
             assert tablet.push([doc]) == []
@@ -273,13 +266,12 @@ def _live(doc_id: str) -> list[str]:
     return [leaf.rev for leaf in revtree.leaves(tree) if not leaf.deleted]
 
 
-def test_a_round_merges_exactly_as_document_by_document(monkeypatch, scenario: Scenario):
+def test_a_round_merges_exactly_as_document_by_document(scenario: Scenario):
     known = set(Revision.objects.values_list("rev", flat=True)) | {doc["_rev"] for doc in scenario.round}
     audit_after = AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     with rolled_back():
-        with monkeypatch.context() as patch:
-            patch.setattr(sync_services, "resolve_many", per_document)
-            assert scenario.b.push(scenario.round) == []
+        for doc in scenario.round:  # the per-document reference: each document alone
+            assert scenario.b.push([doc]) == []
         expected = _outcome(scenario.cases, known, audit_after)
     assert scenario.b.push(scenario.round) == []
     assert _outcome(scenario.cases, known, audit_after) == expected
@@ -331,8 +323,6 @@ def test_merging_a_round_decrypts_only_what_the_checks_did_not(
 ):
     """The checks decrypted each pushed revision and its parent (the merge base here): the
     merge opens only the other device's leaf."""
-    from backend.records import merging
-
     b, round_ = _conflicting_round(practitioner, colleague, cases, visit_content, 4)
     opened: list[str] = []
 
