@@ -7,7 +7,7 @@ PORT ?= 8000
 MANAGE := $(PY) backend/manage.py
 NODE_TESTS := tests/node
 
-.PHONY: install run serve test test-sqlite test-postgres lint typecheck node-deps web browser bench clean
+.PHONY: install run serve test test-sqlite test-postgres lint typecheck workflow-json node-deps web browser bench clean
 
 $(VENV)/.installed: pyproject.toml sync/pyproject.toml clients/python/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -63,6 +63,9 @@ test: install node-deps web browser lint typecheck
 lint: install
 	$(VENV)/bin/ruff check backend sync clients/python tests
 	$(VENV)/bin/ruff format --check backend sync clients/python tests
+
+workflow-json: install  # schemas/workflow.json from sync/_workflow.py (the web app reads it)
+	$(VENV)/bin/python -c "from sync import workflow; workflow.write_json()"
 
 typecheck: install
 	$(VENV)/bin/mypy

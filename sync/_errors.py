@@ -32,7 +32,13 @@ class SchemaDefinitionError(LocalSyncError):
 
 
 class InvalidDocument(RemoteSyncError):
-    """A document body does not satisfy its schema; ``field`` names the offending field."""
+    """A document body does not satisfy its schema; ``field`` names the offending field and
+    ``rule`` the kind of failure (``unknown_field``, ``missing_field`` or ``invalid``), for
+    callers that answer with a code."""
+
+    def __init__(self, reason: str, *, field: str | None = None, rule: str = "invalid") -> None:
+        super().__init__(reason, field=field)
+        self.rule = rule
 
 
 class InvalidRevision(RemoteSyncError):

@@ -96,7 +96,7 @@ class DocSchema:
         error = best_match(self.validator.iter_errors(content))
         if error is not None:
             path, message = _describe(error)
-            raise InvalidDocument(message, field=path)
+            raise InvalidDocument(message, field=path, rule=_RULE_OF.get(error.validator, "invalid"))
 
     def split(self, content: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Split content into ``(meta, secret)``: clear workflow fields and the ones to encrypt."""
@@ -108,9 +108,12 @@ class DocSchema:
     def join(self, meta: Mapping[str, Any], secret: Mapping[str, Any]) -> dict[str, Any]:
         """Inverse of ``split``; refuses secret fields smuggled into ``meta``."""
         clear = self.clear_fields
+        # Only the schema's own field names are named: any other key could be case data.
         for name in meta:
             if name not in clear:
-                raise InvalidDocument(f"field {name!r} may not be sent in clear meta", field=name)
+                if name in self.rules:
+                    raise InvalidDocument(f"field {name!r} may not be sent in clear meta", field=name)
+                raise InvalidDocument("meta carries a field the schema does not define", field="meta")
         for name in secret:
             if name in clear:
                 raise InvalidDocument(f"field {name!r} belongs in meta", field=name)
@@ -118,11 +121,14 @@ class DocSchema:
 
 
 _FIELD_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+#: The error code of a validator's failure (``InvalidDocument.rule``); the rest are ``invalid``.
+_RULE_OF = {"additionalProperties": "unknown_field", "required": "missing_field"}
 
 
 def field_names(names: Iterable[object]) -> str:
     """Names for an error message: identifier-like names are shown, anything else (which could
-    be case data used as a key by a careless client) is only counted."""
+    be case data used as a key by a careless client) is only counted. (The server names none:
+    ``backend.records.codec.refusal_reason``.)"""
     shown = [repr(n) for n in names if isinstance(n, str) and _FIELD_NAME.match(n)]
     hidden = sum(1 for n in names if not (isinstance(n, str) and _FIELD_NAME.match(n)))
     if hidden:

@@ -13,7 +13,7 @@
 # ``FIXED_AT_CREATION``: fields no edit may change, whatever its origin.
 #
 # The backend reads this module; the web client reads the same table as
-# ``schemas/workflow.json``, generated from it (``python -m sync._workflow``, checked by
+# ``schemas/workflow.json``, generated from it (``make workflow-json``, checked by
 # ``tests/sync/test_workflow.py``), so no copy of these rules lives in JavaScript.
 
 from __future__ import annotations
@@ -201,5 +201,6 @@ def render() -> str:
     return json.dumps(as_json(), indent=2, sort_keys=True) + "\n"
 
 
-if __name__ == "__main__":
+def write_json() -> None:
+    """Write ``schemas/workflow.json`` (``make workflow-json``)."""
     json_path().write_text(render(), encoding="utf-8")

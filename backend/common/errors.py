@@ -157,6 +157,9 @@ def _from_validation_detail(detail: Any) -> tuple[ErrorCode, str, str | None]:
     return code, message, field
 
 
+#: The code of each kind of schema failure (``InvalidDocument.rule``).
+_DOCUMENT_RULE_CODES = {"unknown_field": ErrorCode.UNKNOWN_FIELD, "missing_field": ErrorCode.MISSING_FIELD}
+
 #: PostgreSQL: deadlock_detected, serialization_failure, lock_not_available.
 _TRANSIENT_PG_CODES = {"40P01", "40001", "55P03"}
 
@@ -187,11 +190,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, InvalidRevision):
         code, message, field = ErrorCode.INVALID_REVISION, exc.reason, exc.field or "rev"
     elif isinstance(exc, InvalidDocument):
-        code, message, field = ErrorCode.INVALID_FIELD, exc.reason, exc.field
-        if message.startswith("unknown field"):
-            code = ErrorCode.UNKNOWN_FIELD
-        elif message.startswith("required field"):
-            code = ErrorCode.MISSING_FIELD
+        code, message, field = (
+            _DOCUMENT_RULE_CODES.get(exc.rule, ErrorCode.INVALID_FIELD),
+            exc.reason,
+            exc.field,
+        )
     elif isinstance(exc, SyncError):
         code, message, field = ErrorCode.BAD_REQUEST, exc.reason, exc.field
     elif isinstance(exc, drf_exceptions.ParseError):

@@ -18,10 +18,11 @@ from backend.common.http import actor_of
 from backend.common.pagination import Pagination
 from backend.common.serializers import StrictSerializer, content_field_class
 from backend.records.permissions import can_read_case
+from sync import workflow
 
 from .export import person_export
 from .models import Document
-from .services import SERVER_FIELDS, DocumentView, document_create, document_read, document_update
+from .services import DocumentView, document_create, document_read, document_update
 
 REV_PATTERN = r"^[0-9]+-[0-9a-f]{1,64}$"
 
@@ -87,7 +88,7 @@ def create_input(doc_type: str) -> type[StrictSerializer]:
                 required=False,
                 help_text="Client-chosen id (optional).",
             ),
-            "content": content_field_class(doc_type, server_set=SERVER_FIELDS[doc_type])(),
+            "content": content_field_class(doc_type, server_set=workflow.server_fields(doc_type))(),
         },
     )
 
@@ -101,7 +102,9 @@ def update_input(doc_type: str, *, partial: bool) -> type[StrictSerializer]:
             "rev": serializers.RegexField(
                 REV_PATTERN, help_text="The revision you edited (optimistic concurrency)."
             ),
-            "content": content_field_class(doc_type, partial=partial, server_set=SERVER_FIELDS[doc_type])(),
+            "content": content_field_class(
+                doc_type, partial=partial, server_set=workflow.server_fields(doc_type)
+            )(),
         },
     )
 

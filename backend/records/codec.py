@@ -6,7 +6,7 @@ from functools import lru_cache
 from typing import Any
 
 from backend.keys.services import case_key_by_kid, case_key_current
-from sync import DecryptionError, DocSchema, decrypt_body, encrypt_body, load_schemas
+from sync import DecryptionError, DocSchema, InvalidDocument, decrypt_body, encrypt_body, load_schemas
 
 
 @lru_cache(maxsize=1)
@@ -40,3 +40,12 @@ def open_body(*, doc_id: str, doc_type: str, case_id: str, body: dict[str, Any])
         raise DecryptionError() from exc
     secret = decrypt_body(enc, key=key, doc_id=doc_id, doc_type=doc_type, case_id=case_id)
     return schema_for(doc_type).join(body.get("meta") or {}, secret)
+
+
+def refusal_reason(exc: InvalidDocument) -> str:
+    """What the server says about an invalid document: the rule broken and the field path,
+    never a name or value the client sent (even an identifier-like unknown field name could be
+    case data used as a key)."""
+    if exc.rule == "unknown_field":
+        return f"{exc.field or '(document)'}: unknown field(s) (field name(s) not shown)"
+    return exc.reason

@@ -36,7 +36,7 @@ from django.utils.dateparse import parse_datetime
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record, audit_record_many
 from backend.cases.models import Case
-from sync import InvalidDocument, MergeOutcome, Side, merge_many, revtree
+from sync import InvalidDocument, MergeOutcome, Side, merge_many, revtree, workflow
 
 from .addenda import protect_signed_off
 from .codec import open_body, schema_for
@@ -331,7 +331,7 @@ def _visits_with_signed_off_revisions(visit_ids: list[str]) -> set[str]:
         return set()
     return set(
         Revision.objects.filter(
-            document_id__in=visit_ids, deleted=False, body__meta__status="signed_off"
+            document_id__in=visit_ids, deleted=False, body__meta__status=workflow.FINAL_STATUS
         ).values_list("document_id", flat=True)
     )
 

@@ -23,35 +23,13 @@ from backend.common.errors import (
     StaleRevision,
 )
 from backend.common.ids import doc_type_of, new_id
-from sync import InvalidDocument, revtree
+from sync import InvalidDocument, revtree, workflow
 
-from .codec import open_body, schema_for
+from .codec import open_body, refusal_reason, schema_for
 from .models import Document, Revision
 from .permissions import can_read, case_permissions
 from .selectors import DocumentForRead, document_for_read
 from .store import PendingRevision, edit_of, seal_body, store_edit
-
-#: Fields only the server sets through REST (workflow, authorship); clients may echo them back.
-SERVER_FIELDS: dict[str, frozenset[str]] = {
-    "case": frozenset({"author", "created_at", "updated_at", "updated_by", "status", "closed_on"}),
-    "person": frozenset({"author", "created_at", "updated_at", "updated_by"}),
-    "visit": frozenset(
-        {
-            "author",
-            "created_at",
-            "updated_at",
-            "updated_by",
-            "status",
-            "submitted_at",
-            "signed_off_at",
-            "signed_off_by",
-            "decisions_pending",
-            "transitions",
-        }
-    ),
-    "note": frozenset({"author", "created_at", "updated_at", "updated_by"}),
-    "addendum": frozenset({"author", "created_at", "updated_at", "updated_by", "status", "source_rev"}),
-}
 
 
 @dataclass(frozen=True)
@@ -105,7 +83,7 @@ def view_of(document: Document | DocumentForRead, body: dict[str, Any] | None = 
 
 
 def _check_server_fields(doc_type: str, content: dict[str, Any], current: dict[str, Any]) -> None:
-    for name in SERVER_FIELDS[doc_type]:
+    for name in workflow.server_fields(doc_type):
         if name in content and content[name] != current.get(name):
             raise ApplicationError(
                 ErrorCode.INVALID_FIELD,
@@ -122,7 +100,10 @@ def _check_immutable(doc_type: str, content: dict[str, Any], current: dict[str, 
 
 
 def _validate(doc_type: str, content: dict[str, Any]) -> None:
-    schema_for(doc_type).validate(content)
+    try:
+        schema_for(doc_type).validate(content)
+    except InvalidDocument as exc:
+        raise InvalidDocument(refusal_reason(exc), field=exc.field, rule=exc.rule) from None
 
 
 def _get_case_for_write(actor: Actor, case_id: str, doc_type: str) -> Case:
@@ -169,7 +150,7 @@ def document_create(
         "created_at": stamp,
         "updated_at": stamp,
         "updated_by": actor.ref,
-        **_initial_workflow(doc_type),
+        **workflow.initial_fields(doc_type),
         **(server_content or {}),
     }
     _validate(doc_type, full)
@@ -202,16 +183,6 @@ def document_create(
     )
     stored = store_edit(pending, document=None, now=now)
     return view_from(stored.document, full)
-
-
-def _initial_workflow(doc_type: str) -> dict[str, Any]:
-    if doc_type == "visit":
-        return {"status": "draft"}
-    if doc_type == "case":
-        return {"status": "open"}
-    if doc_type == "addendum":
-        return {"status": "open"}
-    return {}
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -277,7 +248,7 @@ def document_update(
     if rev != document.rev:
         raise StaleRevision(document.rev)
     current = view_of(document).content
-    if document.doc_type == "visit" and current.get("status") == "signed_off":
+    if document.doc_type == "visit" and current.get("status") == workflow.FINAL_STATUS:
         raise ApplicationError(
             ErrorCode.CONFLICT,
             "this visit is signed off and cannot change; add an addendum instead",
@@ -289,7 +260,7 @@ def document_update(
         if partial
         else {
             **content,
-            **{k: current[k] for k in SERVER_FIELDS[document.doc_type] if k in current},
+            **{k: current[k] for k in workflow.server_fields(document.doc_type) if k in current},
         }
     )
     _check_immutable(document.doc_type, new_content, current)

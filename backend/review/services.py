@@ -7,7 +7,6 @@ transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +24,7 @@ from backend.records.merging import close_other_leaves_after_decision
 from backend.records.models import ConflictItem, Document, Revision
 from backend.records.permissions import can_read_case, is_allocated, manages_team
 from backend.records.services import DocumentView, document_write_internal, lock_document, view_of
-from sync import InvalidDocument, apply_decision
+from sync import InvalidDocument, apply_decision, workflow
 
 
 def _iso(now: datetime) -> str:
@@ -54,27 +53,8 @@ def _transition(
     return {**content, "transitions": [*content.get("transitions", []), entry]}
 
 
-@dataclass(frozen=True)
-class Move:
-    """One visit workflow transition: where it may start, where it ends, who may make it."""
-
-    action: str
-    audit: AuditAction
-    from_statuses: frozenset[str]
-    to_status: str
-    supervisor_only: bool
-    verb: str
-
-
-MOVES = {
-    "submit": Move(
-        "submit", AuditAction.SUBMIT, frozenset({"draft", "returned"}), "submitted", False, "submitted"
-    ),
-    "sign_off": Move(
-        "sign_off", AuditAction.SIGN_OFF, frozenset({"submitted"}), "signed_off", True, "signed off"
-    ),
-    "return": Move("return", AuditAction.RETURN, frozenset({"submitted"}), "returned", True, "returned"),
-}
+#: The audit action of each workflow move (the moves themselves: ``sync.workflow.MOVES``).
+MOVE_AUDIT = {"submit": AuditAction.SUBMIT, "sign_off": AuditAction.SIGN_OFF, "return": AuditAction.RETURN}
 
 
 def _require_supervisor(actor: Actor, document: Document) -> None:
@@ -83,17 +63,17 @@ def _require_supervisor(actor: Actor, document: Document) -> None:
 
 
 def _move_visit(
-    *, actor: Actor, visit_id: str, rev: str, move: Move, comment: str, now: datetime
+    *, actor: Actor, visit_id: str, rev: str, move: workflow.Move, comment: str, now: datetime
 ) -> DocumentView:
     document, content = _visit_for(actor, visit_id, rev)
-    if move.supervisor_only:
+    if move.by == "supervisor":
         _require_supervisor(actor, document)
     elif not (is_allocated(actor.user, document.case_id) or manages_team(actor.user, document.case.team_id)):
         raise Forbidden("only workers allocated to the case can submit its visits")
     status = content.get("status")
     if status not in move.from_statuses:
         raise ApplicationError(ErrorCode.CONFLICT, f"a {status} visit cannot be {move.verb}", field="status")
-    if move.to_status == "signed_off" and (
+    if move.to_status == workflow.FINAL_STATUS and (
         content.get("decisions_pending")
         or ConflictItem.objects.filter(document=document, decided_at__isnull=True).exists()
     ):
@@ -104,16 +84,16 @@ def _move_visit(
         )
     content = _transition(content, move.action, actor, now, comment)
     content["status"] = move.to_status
-    if move.to_status == "submitted":
-        content["submitted_at"] = _iso(now)
-    elif move.to_status == "signed_off":
-        content.update(signed_off_at=_iso(now), signed_off_by=actor.ref)
+    if move.stamps is not None:
+        content[move.stamps] = _iso(now)
+    if move.to_status == workflow.FINAL_STATUS:
+        content["signed_off_by"] = actor.ref
     return document_write_internal(
         actor=actor,
         document=document,
         content=content,
         origin=Revision.Origin.WORKFLOW,
-        action=move.audit,
+        action=MOVE_AUDIT[move.action],
         now=now,
         detail={"comment_given": bool(comment)},
     )
@@ -124,7 +104,12 @@ def visit_submit(*, actor: Actor, visit_id: str, rev: str, now: datetime | None 
     """A practitioner allocated to the case (or its supervisor) submits a draft or returned
     visit for sign-off."""
     return _move_visit(
-        actor=actor, visit_id=visit_id, rev=rev, move=MOVES["submit"], comment="", now=now or timezone.now()
+        actor=actor,
+        visit_id=visit_id,
+        rev=rev,
+        move=workflow.MOVES["submit"],
+        comment="",
+        now=now or timezone.now(),
     )
 
 
@@ -137,7 +122,7 @@ def visit_sign_off(
         actor=actor,
         visit_id=visit_id,
         rev=rev,
-        move=MOVES["sign_off"],
+        move=workflow.MOVES["sign_off"],
         comment=comment,
         now=now or timezone.now(),
     )
@@ -156,7 +141,7 @@ def visit_return(
         actor=actor,
         visit_id=visit_id,
         rev=rev,
-        move=MOVES["return"],
+        move=workflow.MOVES["return"],
         comment=comment,
         now=now or timezone.now(),
     )
@@ -192,7 +177,7 @@ def conflict_decide(
     _require_supervisor(actor, document)
     if item.decided_at is not None:
         raise ApplicationError(ErrorCode.CONFLICT, "this conflict has already been decided")
-    if document.doc_type == "visit" and view_of(document).content.get("status") == "signed_off":
+    if document.doc_type == "visit" and view_of(document).content.get("status") == workflow.FINAL_STATUS:
         raise ApplicationError(
             ErrorCode.CONFLICT,
             "this visit is signed off and cannot change; record the decision as an addendum",

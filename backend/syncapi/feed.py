@@ -16,8 +16,9 @@ from typing import Any
 
 from django.db import connection
 
+from backend.records.selectors import document_rows
+
 from .params import SeqToken
-from .stored import document_rows
 from .subset import LostCase
 
 

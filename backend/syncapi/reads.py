@@ -12,11 +12,11 @@ from backend.audit.models import AuditAction
 from backend.audit.services import audit_record_many
 from backend.keys.envelopes import envelope_revisions, envelope_wire
 from backend.records.models import Document, Revision
+from backend.records.selectors import DocumentRow, document_rows, revision_rows_by_pair
 from sync import InvalidRevision, LocalSyncError, revtree
 
 from .auth import SyncCaller
 from .errors import CouchError, bad_request, not_found
-from .stored import DocumentRow, document_rows, revision_rows_by_pair
 from .subset import LostCase
 from .wire import purge_doc, wire_doc
 
@@ -90,7 +90,7 @@ def check_rev(rev: Any) -> str:
     try:
         revtree.parse_rev(rev)
     except InvalidRevision:
-        raise bad_request(f"invalid rev format: {rev[:40]!r}") from None
+        raise bad_request("invalid rev format: expected <N>-<hash>") from None
     return rev
 
 

@@ -24,26 +24,25 @@ from backend.cases.models import Case
 from backend.common.ids import doc_type_of
 from backend.keys.models import CaseKey
 from backend.keys.services import current_keys_cached, remember_current_keys
-from backend.records import merging
-from backend.records.codec import open_body, schema_for
-from backend.records.merging import Written
+from backend.records.codec import open_body, refusal_reason, schema_for
 from backend.records.models import Document, Revision
-from backend.records.store import PendingRevision, store_revisions
+from backend.records.replication import ReplicatedWrite, documents_replicate
+from backend.records.selectors import RevisionRow, revision_rows_by_pair
+from backend.records.store import PendingRevision
 from backend.records.trees import tree_of
-from backend.records.workflow import WorkflowRefused, check_replicated_transition
 from sync import (
     DecryptionError,
     InvalidDocument,
     InvalidRevision,
     SyncError,
-    field_names,
+    WorkflowRefused,
     kid_for,
     parse_kid,
     revtree,
+    workflow,
 )
 
 from .auth import SyncCaller
-from .stored import RevisionRow, revision_rows_by_pair
 
 ALLOWED_FIELDS = frozenset(
     {"_id", "_rev", "_revisions", "_deleted", "type", "case_id", "schema", "meta", "enc"}
@@ -89,7 +88,12 @@ def _shape(doc: Any) -> tuple[str, str]:
         raise DocRefused("forbidden", "attachments are not supported")
     unknown = sorted(k for k in doc if k not in ALLOWED_FIELDS)
     if unknown:
-        raise DocRefused("forbidden", f"unknown field(s) {field_names(unknown)}")
+        # Counted, never named: a key a client sent could be case data.
+        raise DocRefused(
+            "forbidden",
+            f"unknown top-level field(s) ({len(unknown)} field name(s) not shown); a document may "
+            "carry only " + ", ".join(sorted(ALLOWED_FIELDS)),
+        )
     doc_type = doc_type_of(doc_id)
     if doc_type is None:
         if doc_id.startswith(("purge:", "keyenv:")):
@@ -212,29 +216,18 @@ def _content_of(
     except DecryptionError:
         raise DocRefused("forbidden", "body does not decrypt under the case key for this document") from None
     except InvalidDocument as exc:
-        raise DocRefused("forbidden", exc.reason) from None
+        raise DocRefused("forbidden", refusal_reason(exc)) from None
     try:
         schema_for(doc_type).validate(content)
     except InvalidDocument as exc:
+        reason = refusal_reason(exc)
         raise DocRefused(
-            "forbidden",
-            f"{exc.field}: {exc.reason}" if exc.field and exc.field not in exc.reason else exc.reason,
+            "forbidden", f"{exc.field}: {reason}" if exc.field and exc.field not in reason else reason
         ) from None
     return content
 
 
-@dataclass
-class Checked:
-    """A document that passed every check, ready to store."""
-
-    pending: PendingRevision
-    parent_signed_off: bool
-    #: Content decrypted by the checks, by rev (the new revision, its parent): the merge that
-    #: may follow need not decrypt them again.
-    opened: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def _check(batch: Batch, doc: dict[str, Any], doc_id: str, doc_type: str, new_edits: bool) -> Checked:
+def _check(batch: Batch, doc: dict[str, Any], doc_id: str, doc_type: str, new_edits: bool) -> ReplicatedWrite:
     """Every check of one replicated document; raises DocRefused / WorkflowRefused / InvalidRevision."""
     caller = batch.caller
     deleted = bool(doc.get("_deleted", False))
@@ -295,12 +288,18 @@ def _check(batch: Batch, doc: dict[str, Any], doc_id: str, doc_type: str, new_ed
 
     parent_content = batch.parent_content(document, parent_rev)
     if content is not None:
-        check_replicated_transition(
-            caller=caller, doc_type=doc_type, parent=parent_content, new=content, is_new=document is None
+        # The server-set fields are checked against what the server holds: the parent the
+        # edit was made on or, for a branch that shares no stored ancestor (or whose parent's
+        # body is gone), the document's current winner — never against nothing.
+        reference = parent_content
+        if reference is None and document is not None and not document.deleted:
+            reference = batch.parent_content(document, document.rev)
+        workflow.check_replicated_edit(
+            writer=caller.actor.ref, doc_type=doc_type, reference=reference, new=content
         )
     if deleted and document is not None and parent_content is not None:
-        check_replicated_transition(
-            caller=caller, doc_type=doc_type, parent=parent_content, new=None, is_new=False
+        workflow.check_replicated_edit(
+            writer=caller.actor.ref, doc_type=doc_type, reference=parent_content, new=None
         )
     if doc_id in batch.hidden:
         # Only reachable with a valid body for one's own case under someone else's ULID.
@@ -310,7 +309,7 @@ def _check(batch: Batch, doc: dict[str, Any], doc_id: str, doc_type: str, new_ed
         opened[parent_rev] = parent_content
     if content is not None:
         opened[revtree.leaf_rev(path)] = content
-    return Checked(
+    return ReplicatedWrite(
         pending=PendingRevision(
             doc_id=doc_id,
             doc_type=doc_type,
@@ -321,23 +320,27 @@ def _check(batch: Batch, doc: dict[str, Any], doc_id: str, doc_type: str, new_ed
             actor=caller.actor,
             origin=Revision.Origin.SYNC,
         ),
-        parent_signed_off=(parent_content or {}).get("status") == "signed_off",
+        parent_signed_off=(parent_content or {}).get("status") == workflow.FINAL_STATUS,
         opened=opened,
     )
 
 
-def _parent_wanted(batch: Batch, doc: dict[str, Any], doc_id: str, new_edits: bool) -> str | None:
-    """The parent revision whose body the workflow rules will compare with (to load in bulk)."""
+def _revisions_wanted(batch: Batch, doc: dict[str, Any], doc_id: str, new_edits: bool) -> list[str]:
+    """The stored revisions whose bodies the workflow rules may compare with (to load in bulk):
+    the parent the edit names and the document's winner (the reference for a branch that
+    shares no stored ancestor)."""
     document = batch.documents.get(doc_id)
     if document is None:
-        return None
+        return []
+    winner = [] if document.deleted else [document.rev]
     if new_edits:
         parent = doc.get("_rev")
-        return parent if isinstance(parent, str) else document.rev
+        return [parent if isinstance(parent, str) else document.rev, *winner]
     try:
-        return batch.replicated_path(doc, doc_id)[1]
+        parent = batch.replicated_path(doc, doc_id)[1]
     except (InvalidRevision, InvalidDocument):
-        return None
+        return winner
+    return [parent, *winner] if parent is not None else winner
 
 
 def replicated_writes(
@@ -346,9 +349,14 @@ def replicated_writes(
     access: dict[str, int],
     docs: list[Any],
     new_edits: bool,
+    late_cases: frozenset[str] = frozenset(),
     now: datetime | None = None,
 ) -> list[WriteResult]:
-    """Check and store a batch of replicated documents; one result per document, in order."""
+    """Check and store a batch of replicated documents; one result per document, in order.
+
+    ``access`` is the caller's write subset; those of its cases in ``late_cases`` are held only
+    for late edits (``subset.late_write_access``), and what is stored there is audited so.
+    """
     now = now or timezone.now()
     results: list[WriteResult | None] = [None] * len(docs)
     refusals: list[tuple[str, DocRefused]] = []
@@ -372,14 +380,14 @@ def replicated_writes(
         rounds[number].append(item)
     for round_items in rounds:
         try:
-            _write_round(caller, access, round_items, new_edits, now, results, refusals)
+            _write_round(caller, access, late_cases, round_items, new_edits, now, results, refusals)
         except DatabaseError:
             if len(round_items) == 1:
                 raise
             # Something in the batch upset the database (a race with another writer, say): the
             # round rolled back whole; redo it one document at a time so only that one fails.
             for item in round_items:
-                _write_round(caller, access, [item], new_edits, now, results, refusals)
+                _write_round(caller, access, late_cases, [item], new_edits, now, results, refusals)
     if refusals:
         _audit_refusals(caller, refusals)
     return [
@@ -391,22 +399,25 @@ def replicated_writes(
 def _write_round(
     caller: SyncCaller,
     access: dict[str, int],
+    late_cases: frozenset[str],
     items: list[tuple[int, str, str, dict[str, Any]]],
     new_edits: bool,
     now: datetime,
     results: list[WriteResult | None],
     refusals: list[tuple[str, DocRefused]],
 ) -> None:
+    """Check one round's documents, then store what passed with the one replicated-write
+    service (``records.services.documents_replicate``), all in one transaction."""
     with transaction.atomic(), current_keys_cached():
         batch = Batch.load(caller, access, [(doc_id, doc) for _, doc_id, _, doc in items])
         batch.load_parents(
             [
-                (doc_id, parent)
+                (doc_id, rev)
                 for _, doc_id, _, doc in items
-                if (parent := _parent_wanted(batch, doc, doc_id, new_edits)) is not None
+                for rev in _revisions_wanted(batch, doc, doc_id, new_edits)
             ]
         )
-        accepted: list[tuple[int, Checked]] = []
+        accepted: list[tuple[int, ReplicatedWrite]] = []
         for index, doc_id, doc_type, doc in items:
             try:
                 accepted.append((index, _check(batch, doc, doc_id, doc_type, new_edits)))
@@ -423,54 +434,15 @@ def _write_round(
                 results[index] = WriteResult(id=doc_id, error="forbidden", reason=exc.reason)
         if not accepted:
             return
-        stored = store_revisions([c.pending for _, c in accepted], documents=batch.documents, now=now)
-        audits: dict[str, list[tuple[str, str, str, dict[str, Any]]]] = {}
-        for (index, checked), outcome in zip(accepted, stored, strict=True):
-            pending = checked.pending
-            results[index] = WriteResult(id=pending.doc_id, rev=outcome.rev)
-            if outcome.seq is None:
-                continue
-            action = AuditAction.DELETE if pending.deleted else AuditAction.SYNC_PUSH
-            audits.setdefault(action, []).append(
-                (
-                    pending.doc_type,
-                    pending.doc_id,
-                    pending.case.id,
-                    {"rev": outcome.rev, "outcome": outcome.outcome},
-                )
-            )
-        for action, items in audits.items():
-            audit_record_many(actor=caller.actor, action=action, items=items)
-        merging.resolve_conflicts(
-            written=[
-                (
-                    outcome.document,
-                    Written(
-                        rev=outcome.rev,
-                        deleted=checked.pending.deleted,
-                        outcome=outcome.outcome,
-                        parent_signed_off=checked.parent_signed_off,
-                    ),
-                )
-                for (_, checked), outcome in zip(accepted, stored, strict=True)
-                if outcome.seq is not None
-            ],
+        stored = documents_replicate(
             actor=caller.actor,
+            writes=[write for _, write in accepted],
+            documents=batch.documents,
+            late_cases=late_cases,
             now=now,
-            opened={
-                (checked.pending.doc_id, rev): content
-                for (_, checked), outcome in zip(accepted, stored, strict=True)
-                if outcome.seq is not None
-                for rev, content in checked.opened.items()
-            },
         )
-
-
-def replicated_write(
-    *, caller: SyncCaller, access: dict[str, int], doc: Any, new_edits: bool, now: datetime | None = None
-) -> WriteResult:
-    """One replicated document (``PUT``/``DELETE /{id}``)."""
-    return replicated_writes(caller=caller, access=access, docs=[doc], new_edits=new_edits, now=now)[0]
+        for (index, write), outcome in zip(accepted, stored, strict=True):
+            results[index] = WriteResult(id=write.pending.doc_id, rev=outcome.rev)
 
 
 def _audit_refusals(caller: SyncCaller, refusals: list[tuple[str, DocRefused]]) -> None:

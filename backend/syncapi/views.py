@@ -17,13 +17,11 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from backend.audit.models import AuditAction
-from backend.audit.services import audit_record_many
 from backend.cases.models import Case
 from backend.common.errors import is_transient_db_error
 from backend.keys.envelopes import envelope_wire, issue_envelopes
 from backend.records.models import Document
-from backend.records.selectors import revisions_by_pair
+from backend.records.selectors import revision_rows_by_pair, revisions_by_pair
 from backend.records.sequence import current_seq
 
 from . import feed as feeds
@@ -33,7 +31,6 @@ from .errors import CouchError, bad_request, dumps, error_response, json_respons
 from .models import LocalDoc
 from .params import MAX_LIMIT, SeqToken, flag, integer, json_body, json_param, parse_since
 from .services import replicated_writes
-from .stored import revision_rows_by_pair
 from .subset import LostCase, case_access, late_write_access, lost_cases, read_access
 
 logger = logging.getLogger("doorstep.sync")
@@ -532,22 +529,17 @@ def document(request: HttpRequest, caller: SyncCaller, doc_id: str) -> HttpRespo
 
 def _replicate_in(caller: SyncCaller, docs: list[Any], *, new_edits: bool) -> list[Any]:
     """Store replicated writes: the caller's subset, plus the cases this device may still
-    write late edits to (``subset.late_write_access``); each late edit stored is audited."""
+    write late edits to (``subset.late_write_access``), audited as late edits in the write's
+    own transaction."""
     access = case_access(caller.user)
     late = late_write_access(caller.user, caller.device, access=access, now=timezone.now())
-    results = replicated_writes(caller=caller, access={**access, **late}, docs=docs, new_edits=new_edits)
-    if late:
-        stored = {r.id: r.rev for r in results if not r.error}
-        in_late = Document.objects.filter(pk__in=list(stored), case_id__in=list(late)).values_list(
-            "id", "case_id"
-        )
-        items = [
-            ("document", doc_id, case_id, {"rev": stored[doc_id], "reason": "allocation ended"})
-            for doc_id, case_id in sorted(in_late)
-        ]
-        if items:
-            audit_record_many(actor=caller.actor, action=AuditAction.LATE_EDIT, items=items)
-    return results
+    return replicated_writes(
+        caller=caller,
+        access={**access, **late},
+        docs=docs,
+        new_edits=new_edits,
+        late_cases=frozenset(late),
+    )
 
 
 def _write_answer(result: Any, *, status: int) -> HttpResponse:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from backend.records.models import Document, Revision
+from backend.records.selectors import DocumentRow, RevisionRow
 from sync import revtree
 
 from .feed import purge_rev
-from .stored import DocumentRow, RevisionRow
 
 
 def load_tree(document: Document | DocumentRow) -> revtree.RevTree:

@@ -16,6 +16,7 @@ import { Vault } from "./lib/vault.js";
 import { recordPerf } from "./lib/perf.js";
 import { ulid, newId } from "./lib/ulid.js";
 import { getState, setState } from "./store.js";
+import workflow from "../../../schemas/workflow.json" with { type: "json" };
 
 let session = null; // {record, vault, replica, autosaves, token, tokenKey}
 const REVIEW_KEY = "doorstep.review";
@@ -501,10 +502,10 @@ export async function saveVisit({ caseId, visitId, base, baseRev, fields, submit
   const current = visitId ? await replica.get(visitId) : null;
   let content;
   if (!current) {
-    content = { author: me, created_at: now, status: "draft", transitions: [], ...fields };
+    content = { author: me, created_at: now, status: workflow.initial_status.visit, transitions: [], ...fields };
   } else {
     const latest = await vault.open(current);
-    if (latest.status === "signed_off") throw new Error("This visit has been signed off, so it can no longer be changed.");
+    if (latest.status === workflow.final_status) throw new Error("This visit has been signed off, so it can no longer be changed.");
     if (current._rev === baseRev) content = { ...latest, ...fields };
     else {
       content = { ...latest };
@@ -516,8 +517,8 @@ export async function saveVisit({ caseId, visitId, base, baseRev, fields, submit
   content.updated_at_device = deviceNow();
   content.updated_by = me;
   if (submit) {
-    content.status = "submitted";
-    content.submitted_at = now;
+    content.status = workflow.moves.submit.to;
+    content[workflow.moves.submit.stamps] = now;
     content.transitions = [...(content.transitions || []), { id: `t-${ulid()}`, action: "submit", by: me, at: now }];
   }
   const sealed = await vault.seal({ _id: id, type: "visit", case_id: caseId }, content);

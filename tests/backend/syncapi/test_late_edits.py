@@ -12,11 +12,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import DatabaseError
 from django.utils import timezone
 
+from backend.audit import services as audit_services
 from backend.audit.models import AuditAction, AuditEvent
 from backend.cases.models import Allocation
 from backend.cases.services import allocation_end
+from backend.records import replication
+from backend.records.models import Revision
 from backend.records.services import document_create, document_read
 from tests.conftest import actor
 
@@ -135,3 +139,32 @@ def test_a_colleague_never_allocated_gains_nothing(
     assert stranger.push([edited])[0]["error"] == "forbidden"
     _end_allocation(supervisor, practitioner, case_id)
     assert stranger.push([edited])[0]["error"] == "forbidden"
+
+
+def test_a_late_edit_and_its_audit_event_are_stored_together_or_not_at_all(
+    monkeypatch: Any, practitioner: Any, supervisor: Any, case_id: str, visit_id: str
+) -> None:
+    """The late-edit audit row is written in the write's own transaction: when writing it fails
+    (a full disk, a crash), the edit is not stored either — never a write without its audit."""
+    real = audit_services.audit_record_many
+
+    def failing(*, actor: Any, action: str, items: Any) -> None:
+        if action == AuditAction.LATE_EDIT:
+            raise DatabaseError("could not write the audit row")
+        real(actor=actor, action=action, items=items)
+
+    tablet = Tablet(practitioner)
+    tablet.pull()
+    edited = tablet.edit(visit_id, {"observations": "Seen at home; LATE-EDIT-CANARY."})
+    _end_allocation(supervisor, practitioner, case_id)
+    monkeypatch.setattr(replication, "audit_record_many", failing)
+
+    with pytest.raises(DatabaseError):
+        tablet.push([edited])
+    assert not Revision.objects.filter(document_id=visit_id, rev=edited["_rev"]).exists()
+    assert not AuditEvent.objects.filter(object_id=visit_id, action=AuditAction.SYNC_PUSH).exists()
+
+    monkeypatch.setattr(replication, "audit_record_many", real)
+    assert tablet.push([edited]) == []  # the same push, once the audit row can be written
+    assert Revision.objects.filter(document_id=visit_id, rev=edited["_rev"]).exists()
+    assert AuditEvent.objects.filter(object_id=visit_id, action=AuditAction.LATE_EDIT).count() == 1

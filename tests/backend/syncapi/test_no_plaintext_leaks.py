@@ -3,10 +3,12 @@ and is not at rest in the database."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
 
+from backend.audit.models import AuditAction, AuditEvent
 from backend.records.models import Revision
 from backend.records.services import document_create
 from tests.conftest import actor
@@ -70,3 +72,33 @@ def test_rest_errors_never_echo_case_data(api, practitioner, case_id, visit_id, 
         assert response.status_code == 400
         assert CANARY not in response.content.decode()
     assert CANARY not in caplog.text
+
+
+#: A key name that looks like a field name but carries case data (issue 10, item 7).
+NAMED = "okonkwo_lives_at_elm_rd"
+
+
+def test_refusals_name_rules_never_the_names_or_revisions_sent(practitioner, visit_id):
+    """Unknown top-level field names, unknown keys in clear meta and malformed revision ids are
+    neither echoed in the refusal nor stored in the ``sync_refused`` audit row."""
+    tablet = Tablet(practitioner)
+    tablet.pull()
+    unknown_top = tablet.edit(visit_id, {"analysis": "ok"})
+    unknown_top[NAMED] = "x"
+    unknown_meta = tablet.edit(visit_id, {"analysis": "ok"})
+    unknown_meta["meta"][NAMED] = "x"
+    bodies = []
+    for doc in (unknown_top, unknown_meta):
+        response = tablet.post("/_bulk_docs", {"docs": [doc], "new_edits": False})
+        assert response.status_code == 201
+        assert response.json()[0]["error"] == "forbidden"
+        bodies.append(response.content.decode())
+    bad_rev = tablet.client.delete(f"/sync/caseload/{visit_id}?rev=1-{NAMED}", **tablet.headers())
+    assert bad_rev.status_code == 400
+    bodies.append(bad_rev.content.decode())
+    for body in bodies:
+        assert NAMED not in body
+    refused = AuditEvent.objects.filter(action=AuditAction.SYNC_REFUSED, object_id=visit_id)
+    assert refused.count() == 2
+    assert all(NAMED not in json.dumps(event.detail) for event in refused)
+    assert "field name(s) not shown" in refused.order_by("pk")[0].detail["reason"]
