@@ -13,7 +13,7 @@ from tests.bench.content import case_content, iso, note_content, person_content,
 from tests.bench.harness import django_setup, log
 
 #: What ``store_new_documents`` calls, as the report names it.
-STORE_CALL = "backend.records.bulk.store_revisions"
+STORE_CALL = "backend.records.store.store_revisions"
 PASSWORD = "bench-sync-password-2026"
 PASSPHRASE = "bench sync passphrase 2026"
 
@@ -37,17 +37,17 @@ class NewDocument:
 
 def store_new_documents(docs: list[NewDocument], *, now: datetime) -> list[str]:
     """Store ``docs`` as new documents, one revision each, through the records app's own store
-    (``records.bulk.store_revisions``: revision path, tree, sequence numbers, ``Document`` and
+    (``records.store.store_revisions``: revision path, tree, sequence numbers, ``Document`` and
     ``Revision`` rows, projections, per-case counters) inside the caller's transaction; returns
     each document's rev. The benchmark's only call into the store: nothing here copies it."""
-    from backend.records.bulk import PendingRevision, store_revisions
     from backend.records.models import Revision
-    from backend.records.services import new_edit_path
+    from backend.records.store import PendingRevision, store_revisions
+    from sync import revtree
 
     pending = [
         PendingRevision(
             doc_id=d.doc_id, doc_type=d.doc_type, case=d.case, body=d.body, deleted=False, actor=d.actor,
-            path=new_edit_path(parent_rev=None, tree=(), body=d.body, deleted=False), origin=Revision.Origin.REST,
+            path=revtree.new_edit_path(parent_rev=None, tree=(), body=d.body, deleted=False), origin=Revision.Origin.REST,
         )
         for d in docs
     ]  # fmt: skip
