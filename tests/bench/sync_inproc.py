@@ -218,8 +218,7 @@ def child_check(p: dict[str, Any]) -> dict[str, Any]:
     items, documents with more than one live leaf, documents waiting for a decision."""
     django_setup()
     from backend.audit.models import AuditAction, AuditEvent
-    from backend.records.models import Document
-    from backend.review.models import ConflictItem
+    from backend.records.models import ConflictItem, Document
     from sync import revtree
 
     ids = p["ids"]
@@ -318,9 +317,9 @@ def child_writes(p: dict[str, Any]) -> dict[str, Any]:
 
     from backend.accounts.models import Device, User
     from backend.accounts.services import token_issue
-    from backend.records.codec import schema_for, seal
     from backend.records.models import Document
     from backend.records.services import view_of
+    from backend.records.store import seal_body
     from sync import revtree
 
     user = User.objects.get(username=p["username"])
@@ -339,8 +338,7 @@ def child_writes(p: dict[str, Any]) -> dict[str, Any]:
         content["analysis"] = f"{content.get('analysis', '')} {text}".strip()
         content["updated_at"] = iso(timezone.now())
         content["updated_by"] = user.ref
-        body = seal(doc_id=doc_id, doc_type="visit", case_id=document.case_id, content=content)
-        body["schema"] = schema_for("visit").version
+        body = seal_body(doc_id=doc_id, doc_type="visit", case_id=document.case_id, content=content)
         pos, parent_hash = revtree.parse_rev(parent)
         rev_hash = revtree.new_rev_hash(parent=parent, deleted=False, body=body)
         return {

@@ -5,14 +5,13 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from tests.bench.content import case_content, iso, note_content, person_content, visit_content
 from tests.bench.harness import django_setup, log
 
-#: What ``store_new_documents`` calls, as the report names it.
+#: What ``store_documents`` calls, as the report names it.
 STORE_CALL = "backend.records.store.store_revisions"
 PASSWORD = "bench-sync-password-2026"
 PASSPHRASE = "bench sync passphrase 2026"
@@ -24,37 +23,33 @@ VISIT_STATUSES = ["draft", "submitted", "submitted", "returned", "signed_off"]
 EDITABLE = {"draft", "submitted", "returned"}
 
 
-@dataclass
-class NewDocument:
-    """A document to create: its sealed body (``{"schema", "meta", "enc"}``) and who writes it."""
-
-    doc_id: str
-    doc_type: str
-    case: Any  # backend.cases.models.Case
-    body: dict[str, Any]
-    actor: Any  # backend.audit.services.Actor
-
-
-def store_new_documents(docs: list[NewDocument], *, now: datetime) -> list[str]:
-    """Store ``docs`` as new documents, one revision each, through the records app's own store
-    (``records.store.store_revisions``: revision path, tree, sequence numbers, ``Document`` and
-    ``Revision`` rows, projections, per-case counters) inside the caller's transaction; returns
-    each document's rev. The benchmark's only call into the store: nothing here copies it."""
+def new_documents(docs: list[tuple[str, str, Any, dict[str, Any], Any]]) -> list[Any]:
+    """``(doc_id, doc_type, case, body, actor)`` as new documents, one revision each, for
+    ``store_documents``: the revision path is the store's own (``revtree.new_edit_path``)."""
     from backend.records.models import Revision
-    from backend.records.store import PendingRevision, store_revisions
+    from backend.records.store import PendingRevision
     from sync import revtree
 
-    pending = [
+    return [
         PendingRevision(
-            doc_id=d.doc_id, doc_type=d.doc_type, case=d.case, body=d.body, deleted=False, actor=d.actor,
-            path=revtree.new_edit_path(parent_rev=None, tree=(), body=d.body, deleted=False), origin=Revision.Origin.REST,
+            doc_id=doc_id, doc_type=doc_type, case=case, body=body, deleted=False, actor=actor,
+            path=revtree.new_edit_path(parent_rev=None, tree=(), body=body, deleted=False),
+            origin=Revision.Origin.REST,
         )
-        for d in docs
+        for doc_id, doc_type, case, body, actor in docs
     ]  # fmt: skip
-    stored = store_revisions(pending, documents={d.doc_id: None for d in docs}, now=now)
-    if len(stored) != len(docs) or any(s.seq is None for s in stored):
+
+
+def store_documents(batch: list[Any], *, now: datetime) -> None:
+    """Store new documents through the records app's only writer of ``Document`` and
+    ``Revision`` rows (``records.store.store_revisions``: trees, sequence numbers, rows,
+    projections, per-case counters), inside the caller's transaction. The benchmark's only call
+    into the store: nothing here copies it."""
+    from backend.records.store import store_revisions
+
+    stored = store_revisions(batch, documents={p.doc_id: None for p in batch}, now=now)
+    if len(stored) != len(batch) or any(s.seq is None for s in stored):
         raise AssertionError("the store did not write every new document")
-    return [s.rev for s in stored]
 
 
 def _slot(
@@ -90,9 +85,10 @@ def load_documents(
     label: str,
 ) -> dict[str, Any]:  # fmt: skip
     """Write ``per_case - 1`` documents on each case (the case document exists already) as
-    ``document_create`` would — content sealed by ``records.codec.seal`` under the case's real
-    key, stamped with its schema version, stored by ``store_new_documents``, a ``create`` audit
-    event each (``audit_record_many``) — but ``batch`` documents per transaction instead of one.
+    ``document_create`` would — content sealed under the case's real key and stamped with its
+    schema version (``records.store.seal_body``), a ``create`` audit event each
+    (``audit_record_many``), stored by ``store_documents`` — but ``batch`` documents per
+    transaction instead of one.
     Documents of all cases are interleaved in the sequence (case 1 doc 1, case 2 doc 1, …), as
     many workers writing at once would leave them."""
     from django.db import transaction
@@ -105,6 +101,8 @@ def load_documents(
     from backend.keys.services import current_keys_cached
     from backend.records import codec
     from backend.records.models import Revision
+    from backend.records.store import seal_body
+    from sync import revtree
 
     schemas = codec.schemas()
     case_rows = Case.objects.in_bulk([c for c, _ in cases])
@@ -120,8 +118,8 @@ def load_documents(
     started = time.perf_counter()
     for start in range(0, len(slots), batch):
         chunk = slots[start : start + batch]
-        docs: list[NewDocument] = []
-        # The case's current key is looked up once per batch (the store's own cache, as a
+        docs: list[tuple[str, str, Any, dict[str, Any], Any]] = []
+        # The case's current key is looked up once per batch (the keys app's own cache, as a
         # replication batch uses it), not once per document.
         with transaction.atomic(), current_keys_cached():
             for ci, k in chunk:
@@ -135,24 +133,32 @@ def load_documents(
                 if validate_every and (start + len(docs)) % validate_every == 0:
                     schemas[doc_type].validate(full)  # what document_create does for each
                     validated += 1
-                body = codec.seal(doc_id=doc_id, doc_type=doc_type, case_id=case_id, content=full)
-                body["schema"] = schemas[doc_type].version
+                body = seal_body(doc_id=doc_id, doc_type=doc_type, case_id=case_id, content=full)
                 sizes[doc_type].append(len(body["enc"]["ct"]))
-                docs.append(NewDocument(doc_id, doc_type, case_rows[case_id], body, actors[lead.pk]))
+                docs.append((doc_id, doc_type, case_rows[case_id], body, actors[lead.pk]))
                 status = body["meta"].get("status")
                 if doc_type == "visit" and status in EDITABLE:
                     editable[case_id].append(doc_id)
                 if doc_type == "visit" and len(samples) < 12 and k % 17 == 0:
                     samples[doc_id] = {"case_id": case_id, "observations": content["observations"],
                                        "risk_level": content["risk_level"], "status": status}  # fmt: skip
-            revs = store_new_documents(docs, now=now)
+            batch_docs = new_documents(docs)
+            # Audit first, as document_create does: the store takes the global sequence lock,
+            # held until commit.
             by_actor: dict[int, list[tuple[str, str, str, dict[str, Any]]]] = defaultdict(list)
-            for d, rev in zip(docs, revs, strict=True):
-                by_actor[d.actor.user.pk].append(
-                    (d.doc_type, d.doc_id, d.case.pk, {"rev": rev, "via": Revision.Origin.REST})
+            for pending in batch_docs:
+                rev = revtree.leaf_rev(pending.path)
+                by_actor[pending.actor.user.pk].append(
+                    (
+                        pending.doc_type,
+                        pending.doc_id,
+                        pending.case.pk,
+                        {"rev": rev, "via": Revision.Origin.REST},
+                    )
                 )
             for pk, items in by_actor.items():
                 audit_record_many(actor=actors[pk], action=AuditAction.CREATE, items=items)
+            store_documents(batch_docs, now=now)
         done = start + len(chunk)
         if done % (batch * 20) == 0 or done == len(slots):
             rate = done / (time.perf_counter() - started)
