@@ -58,6 +58,10 @@ class Side:
     author: str
     edited_at: str
     device: str | None = None
+    #: How a person reading merged text is told who wrote this side ("Jamie Hussain,
+    #: 4 December 14:29"): names and local time are the caller's to know. Without one the text
+    #: says "a colleague": merged text never carries raw ids or ISO times.
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,7 +194,7 @@ def _who(side: Side) -> str:
 
 
 def _label(side: Side) -> str:
-    return f"{side.author} at {side.edited_at}"
+    return side.label or "a colleague"
 
 
 def _latest_key(entry: _Entry) -> tuple[datetime, str]:

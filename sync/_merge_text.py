@@ -294,13 +294,14 @@ def render(pieces: Sequence[Piece], labels: Sequence[str]) -> str:
 
     A conflict block sits on lines of its own::
 
-        [Conflicting edit — u:17 at 2026-11-20T10:04:00Z]
+        [Conflicting edit — Amy Worker, 20 November 10:04]
         <that version of the passage>
-        [Conflicting edit — u:23 at 2026-11-20T10:06:00Z]
+        [Conflicting edit — Jamie Hussain, 20 November 10:06]
         <the other version>
         [End of conflicting edits]
 
-    A version that deleted the passage shows as ``[Conflicting edit — u:23 at …: deleted
+    ``labels`` are for people (names, local times: see ``Side.label``), never raw ids. A
+    version that deleted the passage shows as ``[Conflicting edit — Jamie Hussain, …: deleted
     this passage]``. Versions that wrote the same text share one header (labels joined by
     ``"; "``). Only versions that changed the passage appear.
     """

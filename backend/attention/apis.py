@@ -8,11 +8,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.accounts.names import colleagues, person
 from backend.audit.models import AuditAction
 from backend.audit.services import audit_record_many
 from backend.common.http import actor_of
 
-from .names import colleagues, person
 from .selectors import attention_items, item_json
 from .services import attention_dismiss
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from backend.accounts.models import ManagementEnd, Role, User
+from backend.accounts.names import day, person_name, users_by_ref
 from backend.audit.models import AuditAction, AuditEvent
 from backend.cases.models import Allocation, Case
 from backend.records.codec import open_body, schema_for
@@ -26,7 +27,6 @@ from backend.review.services import conflict_values
 from sync import SyncError, apply_decision
 
 from .models import Dismissal
-from .names import day, person_name, users_by_ref
 
 
 @dataclass(frozen=True)
@@ -313,7 +313,7 @@ def attention_items(user: User, *, include_dismissed: bool = False) -> list[Item
 
 
 def item_json(item: Item) -> dict[str, Any]:
-    from .names import person
+    from backend.accounts.names import person
 
     return {
         "id": item.id,

@@ -33,6 +33,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
+from backend.accounts.names import moment, person_name, users_by_ref
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record, audit_record_many
 from backend.cases.models import Case
@@ -65,6 +66,16 @@ class MergeInput(Protocol):
     def origin(self) -> str: ...
     @property
     def device_id(self) -> Any: ...
+
+
+def _label(user: Any, edited_at: str) -> str:
+    """How merged text names a side: "Jamie Hussain, 4 December 14:29" (council time)."""
+    try:
+        parsed = parse_datetime(edited_at)
+    except ValueError:
+        parsed = None
+    when = moment(parsed) if parsed is not None and parsed.tzinfo is not None else "an unknown time"
+    return f"{person_name(user) if user is not None else 'A colleague'}, {when}"
 
 
 def _opened(
@@ -256,8 +267,8 @@ def plan_merge(
         if base_rev and base_rev in revisions and not revisions[base_rev].deleted
         else None
     )
-    sides = []
     merge_revs: set[str] = set()
+    drafts = []
     for leaf in live:
         revision = revisions[leaf.rev]
         content = _opened(document, leaf.rev, revisions, opened)
@@ -269,13 +280,19 @@ def plan_merge(
         author = (
             MERGE_AUTHOR if is_merge else str(content.get("updated_by") or content.get("author") or "unknown")
         )
+        drafts.append((leaf, revision, content, is_merge, author))
+    names = users_by_ref(author for *_, author in drafts)
+    sides = []
+    for leaf, revision, content, is_merge, author in drafts:
+        edited_at = str(content.get("updated_at") or "1970-01-01T00:00:00Z")
         sides.append(
             Side(
                 content=content,
                 rev=leaf.rev,
                 author=author,
-                edited_at=str(content.get("updated_at") or "1970-01-01T00:00:00Z"),
+                edited_at=edited_at,
                 device=None if is_merge or not revision.device_id else f"d:{revision.device_id}",
+                label=_label(names.get(author), edited_at),
             )
         )
     outcome = merge_many(schema, base, sides)

@@ -27,6 +27,10 @@ MISSING: Any = object()  # "no such key" in the tables below
 
 OURS_AT = "2026-11-20T10:04:00Z"
 THEIRS_AT = "2026-11-20T10:06:00Z"
+#: How the merge names each side in merged text (``Side.label``: names and local times).
+U17 = "Amy Worker, 20 November 10:04"
+U23 = "Jamie Hussain, 20 November 10:06"
+U31 = "Sam Patel, 20 November 10:05"
 
 ORDER = ["draft", "returned", "submitted", "signed_off"]
 RISK = ["none", "low", "medium", "high", "critical"]
@@ -92,11 +96,11 @@ def doc(field: str, value: Any) -> dict[str, Any]:
 
 
 def ours_side(content: Mapping[str, Any], at: str = OURS_AT) -> Side:
-    return Side(content=content, rev="2-aaa", author="u:17", edited_at=at, device="tab-1")
+    return Side(content=content, rev="2-aaa", author="u:17", edited_at=at, device="tab-1", label=U17)
 
 
 def theirs_side(content: Mapping[str, Any], at: str = THEIRS_AT) -> Side:
-    return Side(content=content, rev="2-bbb", author="u:23", edited_at=at, device="tab-2")
+    return Side(content=content, rev="2-bbb", author="u:23", edited_at=at, device="tab-2", label=U23)
 
 
 def merge_both_ways(base: Mapping[str, Any] | None, ours: Side, theirs: Side) -> MergeOutcome:
@@ -365,9 +369,6 @@ def block(*versions: tuple[str, str]) -> str:
             lines.append(f"[Conflicting edit — {who}: deleted this passage]")
     return "\n".join([*lines, "[End of conflicting edits]"])
 
-
-U17 = "u:17 at 2026-11-20T10:04:00Z"
-U23 = "u:23 at 2026-11-20T10:06:00Z"
 
 OBJECT = [
     Case(
@@ -771,7 +772,7 @@ def test_every_candidate_can_be_applied() -> None:
 
 
 def third_side(content: Mapping[str, Any]) -> Side:
-    return Side(content=content, rev="2-ccc", author="u:31", edited_at="2026-11-20T10:05:00Z")
+    return Side(content=content, rev="2-ccc", author="u:31", edited_at="2026-11-20T10:05:00Z", label=U31)
 
 
 def test_merge_many_does_not_depend_on_order() -> None:
@@ -835,11 +836,10 @@ def test_merge_many_groups_sides_that_wrote_the_same_text() -> None:
             third_side({"text": sad}),
         ],
     )
-    u31 = "u:31 at 2026-11-20T10:05:00Z"
     assert outcome.content["text"] == VISIT_TEXT.replace(
         "Amy answered the door. She seemed tired.",
         block(
-            (f"{U17}; {u31}", "Amy answered the door. She seemed sad."),
+            (f"{U17}; {U31}", "Amy answered the door. She seemed sad."),
             (U23, "Amy answered the door. She seemed happy."),
         ),
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from backend.accounts.models import Device, Role, Team, TeamManager, User
+from .models import Device, Role, Team, TeamManager, User
 
 
 def person_name(user: User) -> str:
@@ -37,6 +37,13 @@ def day(value: datetime | date | None, *, today: date | None = None) -> str:
     today = today or timezone.localdate()
     text = f"{value.day} {value:%B}"
     return text if value.year == today.year else f"{text} {value.year}"
+
+
+def moment(value: datetime | None) -> str:
+    """``3 December 14:29`` in the council's time zone."""
+    if value is None:
+        return "an unknown time"
+    return f"{day(value)} {timezone.localtime(value):%H:%M}"
 
 
 def colleagues(user: User) -> tuple[list[User], list[Device]]:
