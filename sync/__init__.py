@@ -36,6 +36,7 @@ from ._merge import (
     merge_document,
     merge_many,
 )
+from ._merge_text import combine as combine_versions
 from ._schema import (
     DOC_TYPES,
     ENVELOPE_FIELDS,
@@ -75,6 +76,7 @@ __all__ = [
     "apply_decision",
     "body_aad",
     "check_device_public_key",
+    "combine_versions",
     "decrypt_body",
     "encrypt_body",
     "field_names",

@@ -330,3 +330,24 @@ def render(pieces: Sequence[Piece], labels: Sequence[str]) -> str:
         elif not (isinstance(following, str) and following[:1] == "\n"):
             out.append("\n" * max(gap, 1))
     return "".join(out)
+
+
+def combine(base: str, versions: Sequence[str]) -> str:
+    """Every version kept, without markers: ``versions`` merged against ``base``, each clashing
+    passage written once per distinct version, in version order, each on lines of its own.
+
+    What a supervisor's "keep both" decision writes: the text a person edits next carries no
+    attribution markers (who wrote what stays with the decision and the revisions).
+    """
+    out: list[str] = []
+    for piece in merge_text(base, versions):
+        if isinstance(piece, str):
+            out.append(piece)
+            continue
+        if out and not out[-1].endswith("\n"):
+            out.append("\n")
+        distinct = list(dict.fromkeys(piece.versions[i].rstrip("\n") for i in piece.participants()))
+        out.append("\n".join(text for text in distinct if text))
+        trailing = max(len(t) - len(t.rstrip("\n")) for t in piece.versions)
+        out.append("\n" * trailing)
+    return "".join(out)

@@ -23,7 +23,7 @@ from backend.records.codec import open_body, schema_for
 from backend.records.models import Document, Revision, VisitRecord
 from backend.records.permissions import can_read_case
 from backend.review.models import ConflictItem
-from backend.review.services import conflict_values
+from backend.review.services import conflict_reason, conflict_values
 from sync import SyncError, apply_decision
 
 from .models import Dismissal
@@ -102,8 +102,24 @@ def _returned(user: User) -> list[Item]:
     return items
 
 
+def _whose(candidate: dict[str, Any], refs: dict[str, User], me: User) -> str:
+    author = candidate.get("author")
+    if author == me.ref:
+        return "your version"
+    return f"{person_name(refs[author])}'s version" if author in refs else "a colleague's version"
+
+
 def _kept(item: ConflictItem, refs: dict[str, User], me: User) -> str:
-    """What the decision kept: whose version, or a value of the supervisor's own."""
+    """What the decision kept: whose version, or a value of the supervisor's own (derived
+    from the values for decisions recorded before ``ConflictItem.decision`` existed)."""
+    field = _field_label(item.field)
+    if item.decision == "both":
+        return f"kept both versions of {field}"
+    if item.decision == "own":
+        return f"wrote {'a reconciled text' if item.rule == 'text' else 'a value of their own'} for {field}"
+    choice = item.decision_choice
+    if item.decision == "version" and choice is not None and choice < len(item.candidates):
+        return f"kept {_whose(item.candidates[choice], refs, me)} of {field}"
     try:
         values = conflict_values(item)["values"]
         body = Revision.objects.values_list("body", flat=True).get(
@@ -115,13 +131,10 @@ def _kept(item: ConflictItem, refs: dict[str, User], me: User) -> str:
         schema = schema_for(item.document.doc_type)
         for candidate, value in zip(item.candidates, values, strict=False):
             if item.field != "(document)" and apply_decision(schema, decided, item.field, value) == decided:
-                author = candidate.get("author")
-                if author == me.ref:
-                    return "your version"
-                return f"{person_name(refs[author])}'s version" if author in refs else "a colleague's version"
+                return f"kept {_whose(candidate, refs, me)} of {field}"
     except (SyncError, Revision.DoesNotExist, KeyError, ValueError):
         pass
-    return "a value of their own"
+    return f"wrote a value of their own for {field}"
 
 
 def _decisions(user: User, my_cases: set[str], my_docs: set[str]) -> list[Item]:
@@ -142,10 +155,8 @@ def _decisions(user: User, my_cases: set[str], my_docs: set[str]) -> list[Item]:
     items = []
     for item in mine:
         who = item.decided_by
-        kept = _kept(item, refs, user)
+        what = _kept(item, refs, user)
         label = _record_label(item.document, visits.get(item.document_id))
-        field = _field_label(item.field)
-        what = f"kept {kept} of {field}" if kept != "a value of their own" else f"wrote {kept} for {field}"
         items.append(
             Item(
                 id=f"decision:{item.pk}",
@@ -155,6 +166,7 @@ def _decisions(user: User, my_cases: set[str], my_docs: set[str]) -> list[Item]:
                 record_id=item.document_id,
                 record_type=item.document.doc_type,
                 title=f"{person_name(who) if who else 'A supervisor'} decided the conflict in your {label}: {what}",
+                comment=conflict_reason(item) if can_read_case(user, item.case) else None,
                 by=who,
                 status="decided",
             )

@@ -112,6 +112,12 @@ class ConflictItem(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     decision_rev = models.CharField(max_length=80, blank=True)
+    #: How it was decided: ``version`` (``decision_choice``: the candidate kept), ``both``
+    #: (every version kept, text fields) or ``own`` (a value the supervisor wrote).
+    decision = models.CharField(max_length=10, blank=True)
+    decision_choice = models.PositiveSmallIntegerField(null=True, blank=True)
+    #: The supervisor's reason, ``encrypt_body({"reason": …})`` under the case key (case data).
+    reason_enc = models.JSONField(null=True, blank=True)
 
     class Meta:
         db_table = "review_conflictitem"

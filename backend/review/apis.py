@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.accounts.names import person, users_by_ref
 from backend.common.errors import Forbidden, NotFound, OutOfScope
 from backend.common.http import actor_of
 from backend.common.serializers import StrictSerializer
@@ -23,6 +24,7 @@ from .selectors import awaiting_sign_off, late_edits, open_addenda, open_conflic
 from .services import (
     addendum_acknowledge,
     conflict_decide,
+    conflict_reason,
     conflict_values,
     visit_return,
     visit_sign_off,
@@ -50,12 +52,23 @@ class AnyValueField(serializers.JSONField):
 
 
 class DecideInput(StrictSerializer):
-    choice = serializers.IntegerField(required=False, min_value=0, max_value=100)
-    value = AnyValueField(required=False)
+    choice = serializers.IntegerField(
+        required=False, min_value=0, max_value=100, help_text="keep this version"
+    )
+    both = serializers.BooleanField(
+        required=False, help_text="text fields: keep every version, without markers"
+    )
+    value = AnyValueField(required=False, help_text="a value of your own (a reconciled text)")
+    reason = serializers.CharField(
+        max_length=2000, required=False, allow_blank=True, default="", help_text="required with both or value"
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if ("choice" in attrs) == ("value" in attrs):
-            raise serializers.ValidationError({"choice": ["give exactly one of choice or value"]})
+        given = [name for name in ("choice", "value") if name in attrs] + (
+            ["both"] if attrs.get("both") else []
+        )
+        if len(given) != 1:
+            raise serializers.ValidationError({"choice": ["give exactly one of choice, both or value"]})
         return attrs
 
 
@@ -93,6 +106,7 @@ class VisitReturnApi(APIView):
 
 
 def _candidates(item: ConflictItem, with_values: bool) -> dict[str, Any]:
+    names = users_by_ref(c.get("author") for c in item.candidates)
     out: dict[str, Any] = {
         "id": item.pk,
         "document_id": item.document_id,
@@ -103,13 +117,13 @@ def _candidates(item: ConflictItem, with_values: bool) -> dict[str, Any]:
         "rule": item.rule,
         "merged_rev": item.merged_rev,
         "created_at": item.created_at,
-        "candidates": item.candidates,
+        "candidates": [{**c, "by": person(names.get(c.get("author")))} for c in item.candidates],
     }
     if with_values:
         values = conflict_values(item)
         out["base"] = values.get("base")
         out["candidates"] = [
-            {**c, "value": v} for c, v in zip(item.candidates, values["values"], strict=False)
+            {**c, "value": v} for c, v in zip(out["candidates"], values["values"], strict=False)
         ]
     return out
 
@@ -192,7 +206,11 @@ class ReviewQueueApi(APIView):
 class ConflictDetailApi(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT, tags=["Review"])
     def get(self, request: Request, conflict_id: int) -> Response:
-        item = ConflictItem.objects.select_related("case", "document").filter(pk=conflict_id).first()
+        item = (
+            ConflictItem.objects.select_related("case", "document", "decided_by")
+            .filter(pk=conflict_id)
+            .first()
+        )
         if item is None:
             raise NotFound("conflict")
         if not can_read_case(request.user, item.case):
@@ -214,6 +232,10 @@ class ConflictDetailApi(APIView):
                 **_candidates(item, with_values=True),
                 "decided_at": item.decided_at,
                 "decision_rev": item.decision_rev,
+                "decision": item.decision or None,
+                "decision_choice": item.decision_choice,
+                "decided_by": person(item.decided_by),
+                "reason": conflict_reason(item),
             }
         )
 
@@ -229,6 +251,8 @@ class ConflictDecideApi(APIView):
             choice=data.validated_data.get("choice"),
             value=data.validated_data.get("value"),
             has_value="value" in data.validated_data,
+            both=bool(data.validated_data.get("both")),
+            reason=data.validated_data["reason"],
         )
         return Response(document_output(view))
 

@@ -18,13 +18,14 @@ from backend.accounts.models import Role
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor
 from backend.common.errors import ApplicationError, ErrorCode, Forbidden, NotFound, OutOfScope, StaleRevision
+from backend.keys.services import case_key_by_kid, case_key_current
 from backend.records.codec import schema_for
 from backend.records.conflicts import conflict_values
 from backend.records.merging import close_other_leaves_after_decision
 from backend.records.models import ConflictItem, Document, Revision
 from backend.records.permissions import can_read_case, is_allocated, manages_team
 from backend.records.services import DocumentView, document_write_internal, lock_document, view_of
-from sync import InvalidDocument, apply_decision, workflow
+from sync import InvalidDocument, apply_decision, combine_versions, decrypt_body, encrypt_body, workflow
 
 
 def _iso(now: datetime) -> str:
@@ -155,10 +156,14 @@ def conflict_decide(
     choice: int | None = None,
     value: Any = None,
     has_value: bool = False,
+    both: bool = False,
+    reason: str = "",
     now: datetime | None = None,
 ) -> DocumentView:
-    """A supervisor decides an undecided field: one of the candidates (``choice``) or a value of
-    their own. Writes a new revision with the supervisor as author and clears the flag."""
+    """A supervisor decides an undecided field: one of the candidates (``choice``), every
+    version (``both``: text fields, combined without markers) or a value of their own, with a
+    ``reason`` kept (encrypted) with the decision; required unless a candidate is kept. Writes
+    a new revision with the supervisor as author and clears the flag."""
     now = now or timezone.now()
     # The document's row first, then the item's (only its own row): the order a replicated
     # write that merges takes them, so a decision and a sync of the same document queue
@@ -183,7 +188,19 @@ def conflict_decide(
             "this visit is signed off and cannot change; record the decision as an addendum",
             field="status",
         )
-    values = conflict_values(item)["values"]
+    opened = conflict_values(item)
+    values = opened["values"]
+    if (both or has_value) and not reason.strip():
+        raise ApplicationError(
+            ErrorCode.MISSING_FIELD, "say why, when keeping both versions or writing your own", field="reason"
+        )
+    if both:
+        if item.rule != "text" or not all(isinstance(v, str) for v in values):
+            raise ApplicationError(
+                ErrorCode.INVALID_FIELD, "both versions can be kept for text only", field="both"
+            )
+        base = opened.get("base")
+        choice, has_value, value = None, True, combine_versions(base if isinstance(base, str) else "", values)
     if choice is not None:
         if not 0 <= choice < len(values):
             raise ApplicationError(
@@ -216,7 +233,9 @@ def conflict_decide(
     if "decisions_pending" in schema.rules:
         new_content["decisions_pending"] = pending
     if document.doc_type == "visit":
-        new_content = _transition(new_content, "decide", actor, now, f"decided {item.field}")
+        new_content = _transition(
+            new_content, "decide", actor, now, reason.strip() or f"decided {item.field}"
+        )
     view = document_write_internal(
         actor=actor,
         document=document,
@@ -224,7 +243,7 @@ def conflict_decide(
         origin=Revision.Origin.DECISION,
         action=AuditAction.CONFLICT_DECIDED,
         now=now,
-        detail={"conflict": item.pk, "field": item.field},
+        detail={"conflict": item.pk, "field": item.field, "decision": _how(choice, both)},
     )
     if item.field == "(document)":
         close_other_leaves_after_decision(document=Document.objects.get(pk=document.pk), actor=actor, now=now)
@@ -232,8 +251,46 @@ def conflict_decide(
     item.decided_at = now
     item.decided_by = actor.user
     item.decision_rev = view.rev
-    item.save(update_fields=["decided_at", "decided_by", "decision_rev"])
+    item.decision, item.decision_choice = _how(choice, both), choice
+    item.reason_enc = _seal_reason(item, reason.strip()) if reason.strip() else None
+    item.save(
+        update_fields=[
+            "decided_at",
+            "decided_by",
+            "decision_rev",
+            "decision",
+            "decision_choice",
+            "reason_enc",
+        ]
+    )
     return view
+
+
+def _how(choice: int | None, both: bool) -> str:
+    return "version" if choice is not None else "both" if both else "own"
+
+
+def _seal_reason(item: ConflictItem, reason: str) -> dict[str, Any]:
+    kid, key = case_key_current(case_id=item.case_id)
+    return encrypt_body(
+        {"reason": reason},
+        key=key,
+        kid=kid,
+        doc_id=item.document_id,
+        doc_type="decision",
+        case_id=item.case_id,
+    )
+
+
+def conflict_reason(item: ConflictItem) -> str | None:
+    """The supervisor's reason for a decision, decrypted (None if none was given)."""
+    enc = item.reason_enc
+    if not enc:
+        return None
+    key = case_key_by_kid(kid=enc["kid"])
+    opened = decrypt_body(enc, key=key, doc_id=item.document_id, doc_type="decision", case_id=item.case_id)
+    reason = opened.get("reason")
+    return reason if isinstance(reason, str) else None
 
 
 @transaction.atomic

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sync import InvalidDocument, LocalSyncError, load_schemas, parse_schema
+from sync import InvalidDocument, LocalSyncError, combine_versions, load_schemas, parse_schema
 from sync._merge import (
     Candidate,
     MergeOutcome,
@@ -1123,3 +1123,43 @@ def test_property_identities(edited: tuple[dict[str, Any], Edited, Edited]) -> N
     assert merge_document(VISIT, base, a.side, same) == MergeOutcome(dict(a.side.content))
     unchanged = Side(content=base, rev="2-base", author="u:17", edited_at="2026-11-20T09:30:00Z")
     assert merge_document(VISIT, base, unchanged, b.side) == MergeOutcome(dict(b.side.content))
+
+
+# --- merged text a person reads -------------------------------------------------------------
+
+
+def test_merged_text_without_labels_carries_no_raw_ids_or_times() -> None:
+    base = {"text": VISIT_TEXT}
+    sides = [
+        Side(
+            content={"text": VISIT_TEXT.replace("tired", "sad")},
+            rev="2-aaa",
+            author="u:17",
+            edited_at=OURS_AT,
+        ),
+        Side(
+            content={"text": VISIT_TEXT.replace("tired", "happy")},
+            rev="2-bbb",
+            author="u:23",
+            edited_at=THEIRS_AT,
+        ),
+    ]
+    text = merge_many(RULES_SCHEMA, base, sides).content["text"]
+    assert "[Conflicting edit — a colleague]" in text
+    assert "u:17" not in text and "u:23" not in text and "2026-11-20T" not in text
+
+
+@pytest.mark.parametrize(
+    ("base", "versions", "expected"),
+    [
+        ("One. Two.\n", ["One. Deux.\n", "One. Zwei.\n"], "One. Deux.\nOne. Zwei.\n"),
+        ("A\nB\nC", ["A\nX\nC", "A\nY\nC"], "A\nX\nY\nC"),
+        ("A\nB\nC", ["A\nX\nC", "A\nX\nC"], "A\nX\nC"),
+        ("A\nB\nC", ["A\nC", "A\nY\nC"], "A\nY\nC"),
+        ("A\nB", ["A\nB\nD", "A\nE"], "A\nE\nD"),
+    ],
+    ids=["one-line-two-rewrites", "middle-line", "same-rewrite-once", "deleted-and-rewritten", "clean-edits-merge"],
+)
+def test_combine_keeps_every_version_without_markers(base: str, versions: list[str], expected: str) -> None:
+    combined = combine_versions(base, versions)
+    assert combined == expected and "[" not in combined
