@@ -85,7 +85,7 @@ run(async (browser) => {
   const columns = await desk.page.locator(".compare-col").allInnerTexts();
   const mediumIndex = await desk.page.locator(".compare-col:not(.compare-col--base)").evaluateAll(
     (cols) => cols.findIndex((c) => /medium/i.test(c.innerText)));
-  await desk.page.getByLabel(`Keep version ${mediumIndex + 1}`).check();
+  await desk.page.locator(".compare-col:not(.compare-col--base)").nth(mediumIndex).getByRole("radio").check();
   await desk.page.getByRole("button", { name: "Record decision" }).click();
   await desk.page.getByText("Decision recorded.").waitFor();
 

@@ -248,6 +248,15 @@ function Value({ value }) {
   return <pre class="prose">{JSON.stringify(value, null, 2)}</pre>;
 }
 
+/** How a decision was made, in words ("kept Amy Worker's version", "kept both versions"). */
+function decisionWords(conflict, nameOf) {
+  if (conflict.decision === "both") return "kept both versions";
+  if (conflict.decision === "own") return conflict.rule === "text" ? "wrote a reconciled text" : "chose a value of their own";
+  const kept = conflict.candidates[conflict.decision_choice];
+  if (conflict.decision === "version" && kept) return `kept ${kept.by?.name || nameOf(kept.author)}'s version`;
+  return "decided";
+}
+
 export function ReviewConflict({ conflictId }) {
   const user = useStore((s) => s.user);
   const { data, error } = useLoad(async () => {
@@ -255,7 +264,10 @@ export function ReviewConflict({ conflictId }) {
     const names = await namesForCase(conflict.case_id, user);
     return { conflict, names };
   }, [conflictId]);
+  // "v0", "v1" … keep that version; "both" keep every version (text); "own" a reconciled text.
   const [choice, setChoice] = useState(null);
+  const [own, setOwn] = useState("");
+  const [reason, setReason] = useState("");
   const [errors, setErrors] = useState({});
   const [busy, setBusy] = useState(false);
   const back = { href: href.caseload(), label: "Review queue" };
@@ -264,31 +276,55 @@ export function ReviewConflict({ conflictId }) {
   if (!data) return <Page title="Conflict" back={back}><Loading /></Page>;
   const { conflict, names } = data;
   const nameOf = nameFrom(names);
+  const who = (c) => c.by?.name || nameOf(c.author);
+  const text = conflict.rule === "text" && conflict.candidates.every((c) => typeof c.value === "string");
+  const decided = Boolean(conflict.decided_at);
+  const needsReason = choice === "both" || choice === "own";
 
   async function decide(e) {
     e.preventDefault();
-    if (choice === null) { setErrors({ "choice-0": "Choose which version to keep" }); return; }
+    const problems = {};
+    if (choice === null) problems["choice-0"] = "Choose what the record should keep";
+    if (choice === "own" && !own.trim()) problems["decision-own"] = "Write the reconciled text";
+    if (needsReason && !reason.trim()) problems["decision-reason"] = "Say why, when keeping both versions or writing your own";
+    setErrors(problems);
+    if (Object.keys(problems).length) return;
+    const body = choice === "both" ? { both: true } : choice === "own" ? { value: own } : { choice: Number(choice.slice(1)) };
     setBusy(true);
     try {
-      await reviewApi(`review/conflicts/${encodeURIComponent(conflictId)}/decide/`, { method: "POST", body: { choice } });
+      await reviewApi(`review/conflicts/${encodeURIComponent(conflictId)}/decide/`, { method: "POST", body: { ...body, reason } });
       notify("success", "Decision recorded. Workers' tablets get it at their next sync.");
       location.hash = href.caseload();
     } catch (err) {
-      setErrors({ "choice-0": err.message });
+      setErrors({ [err.field === "reason" ? "decision-reason" : "choice-0"]: err.message });
     } finally {
       setBusy(false);
     }
   }
 
+  const option = (value, id, text_) => (
+    <div class="radio">
+      <input type="radio" id={id} name="choice" checked={choice === value} onChange={() => setChoice(value)} disabled={decided} />
+      <label for={id}>{text_}</label>
+    </div>
+  );
+
   return (
     <Page title={`Decide: ${fieldLabel(conflict.field)}`} back={back} wide>
       <p class="case-meta">{conflict.case_number} · {label(conflict.document_type)} · edits made at the same time disagreed</p>
       {conflict.document_type === "visit" && <p><a href={href.reviewVisit(conflict.document_id)}>Open the whole visit</a></p>}
-      {conflict.decided_at ? <Panel kind="success"><p>Decided on {formatDateTime(conflict.decided_at)}.</p></Panel> : null}
+      {decided ? (
+        <Panel kind="success">
+          <p>
+            {conflict.decided_by?.name || "A supervisor"} {decisionWords(conflict, nameOf)} on {formatDateTime(conflict.decided_at)}.
+          </p>
+          {conflict.reason && <p>Reason: {conflict.reason}</p>}
+        </Panel>
+      ) : null}
       <ErrorSummary errors={errors} />
       <form onSubmit={decide} noValidate>
         <fieldset class="compare">
-          <legend>Which version should the record keep?</legend>
+          <legend>What should the record keep?</legend>
           <div class="compare-grid">
             {conflict.base !== undefined && (
               <div class="compare-col compare-col--base">
@@ -297,19 +333,32 @@ export function ReviewConflict({ conflictId }) {
               </div>
             )}
             {conflict.candidates.map((c, i) => (
-              <div class={`compare-col${choice === i ? " compare-col--chosen" : ""}`} key={c.rev || i}>
-                <h2>Version {i + 1}</h2>
-                <p class="subtle">By {nameOf(c.author)}, {formatDateTime(c.edited_at)}{c.device ? `, from device ${c.device}` : ""}</p>
+              <div class={`compare-col${choice === `v${i}` ? " compare-col--chosen" : ""}`} key={c.rev || i}>
+                <h2>{who(c)}'s version</h2>
+                <p class="subtle">Edited {formatDateTime(c.edited_at)}</p>
                 <Value value={c.value} />
-                <div class="radio">
-                  <input type="radio" id={`choice-${i}`} name="choice" checked={choice === i} onChange={() => setChoice(i)} disabled={Boolean(conflict.decided_at)} />
-                  <label for={`choice-${i}`}>Keep version {i + 1}</label>
-                </div>
+                {option(`v${i}`, `choice-${i}`, `Keep ${who(c)}'s version`)}
               </div>
             ))}
           </div>
+          {text && option("both", "choice-both", "Keep both versions, one after the other")}
+          {text && option("own", "choice-own", "Write a reconciled text")}
         </fieldset>
-        {!conflict.decided_at && <button type="submit" class="button" disabled={busy}>Record decision</button>}
+        {choice === "own" && (
+          <Field id="decision-own" label="Reconciled text" error={errors["decision-own"]}>
+            <textarea id="decision-own" rows={8} value={own} onInput={(e) => setOwn(e.currentTarget.value)}
+              aria-describedby={describedBy("decision-own", { error: errors["decision-own"] })} />
+          </Field>
+        )}
+        {!decided && (
+          <Field id="decision-reason" label="Reason" optional={!needsReason}
+            hint="Kept with the decision and shown to the workers whose edits these were."
+            error={errors["decision-reason"]}>
+            <textarea id="decision-reason" rows={3} maxLength={2000} value={reason} onInput={(e) => setReason(e.currentTarget.value)}
+              aria-describedby={describedBy("decision-reason", { hint: true, error: errors["decision-reason"] })} />
+          </Field>
+        )}
+        {!decided && <button type="submit" class="button" disabled={busy}>Record decision</button>}
       </form>
     </Page>
   );
