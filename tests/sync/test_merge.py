@@ -1158,7 +1158,13 @@ def test_merged_text_without_labels_carries_no_raw_ids_or_times() -> None:
         ("A\nB\nC", ["A\nC", "A\nY\nC"], "A\nY\nC"),
         ("A\nB", ["A\nB\nD", "A\nE"], "A\nE\nD"),
     ],
-    ids=["one-line-two-rewrites", "middle-line", "same-rewrite-once", "deleted-and-rewritten", "clean-edits-merge"],
+    ids=[
+        "one-line-two-rewrites",
+        "middle-line",
+        "same-rewrite-once",
+        "deleted-and-rewritten",
+        "clean-edits-merge",
+    ],
 )
 def test_combine_keeps_every_version_without_markers(base: str, versions: list[str], expected: str) -> None:
     combined = combine_versions(base, versions)
