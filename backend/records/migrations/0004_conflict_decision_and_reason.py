@@ -4,25 +4,24 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('records', '0003_conflictitem'),
+        ("records", "0003_conflictitem"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='conflictitem',
-            name='decision',
+            model_name="conflictitem",
+            name="decision",
             field=models.CharField(blank=True, max_length=10),
         ),
         migrations.AddField(
-            model_name='conflictitem',
-            name='decision_choice',
+            model_name="conflictitem",
+            name="decision_choice",
             field=models.PositiveSmallIntegerField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='conflictitem',
-            name='reason_enc',
+            model_name="conflictitem",
+            name="reason_enc",
             field=models.JSONField(blank=True, null=True),
         ),
     ]
