@@ -9,7 +9,7 @@ from django.db import transaction
 from backend.accounts.models import Device
 from backend.audit.models import AuditAction, AuditEvent
 from backend.audit.services import Actor, audit_record
-from backend.common.errors import Forbidden, NotFound
+from backend.common.errors import Forbidden, NotFound, OutOfScope
 
 
 @transaction.atomic
@@ -18,12 +18,14 @@ def device_unsent_discard(
 ) -> AuditEvent:
     """Record that the user of ``device_id`` chose to erase ``count`` records the server never
     received (ids in ``records``, no content). Only the device's own user may say so, from a
-    password sign-in or that device's token. Raises NotFound / Forbidden."""
+    password sign-in or that device's token. Raises NotFound (also for someone else's device) /
+    Forbidden (another device's token)."""
     device = Device.objects.select_related("user").filter(pk=device_id).first()
     if device is None:
         raise NotFound("device")
     if device.user_id != actor.user.pk:
-        raise Forbidden("only the user of this tablet can discard its unsent work")
+        # Someone else's device answers like a missing one (as every device endpoint), audited.
+        raise OutOfScope("device", object_type="device", object_id=f"d:{device.pk}", case_id="")
     if actor.device is not None and actor.device.pk != device.pk:
         raise Forbidden("another device's token cannot discard this tablet's work")
     return audit_record(

@@ -183,7 +183,9 @@ def cast(web: WebRig) -> dict[str, Any]:
     (p1, c1), (p2, c2), (p3, c3), (p4, c4) = web.practitioners(4)
     (p5, c5), (p6, c6) = web.practitioners_besides({p1, p2, p3, p4}, 2)
     author, co_worker, shared = web.pair_in_one_team({p1, p2, p3, p4, p5, p6})
+    ((p7, c7),) = web.practitioners_besides({p1, p2, p3, p4, p5, p6, author, co_worker}, 1)
     return {
+        "revoke": {"practitioner": p7, "caseId": c7, "admin": web.admin()},
         "attention": {
             "author": author,
             "coWorker": co_worker,

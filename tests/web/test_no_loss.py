@@ -33,7 +33,7 @@ def test_a_text_typed_and_never_saved_comes_back_after_closing_the_browser(no_lo
     assert no_loss["offerOnCaseload"].startswith("Unsaved changes\nUnsaved changes from ")
     assert "new visit" in no_loss["offerOnCaseload"]
     assert no_loss["canary"]["a"] in no_loss["restoredAfterClose"]
-    assert no_loss["typeKeptAfterClose"] is True
+    assert no_loss["homeKeptAfterClose"] == "Cold; the heating is broken."
 
 
 def test_b_the_idle_lock_keeps_the_form_and_unlocking_returns_to_it(no_loss: dict[str, Any]) -> None:

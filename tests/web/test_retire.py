@@ -35,3 +35,21 @@ def test_d_a_retired_tablet_sends_its_unsent_visits_then_erases_itself(
     assert out["deviceAfter"]["status"] == "wiped" and out["deviceAfter"]["wiped_at"]
     assert no_serious_violations(out["a11y"]) == []
     assert out["pageErrors"] == []
+
+
+def test_a_revoked_tablet_locks_keeping_its_data_sealed_until_readmitted(
+    web: WebRig, cast: dict[str, Any]
+) -> None:
+    web.bench_seeded()
+    out = web.run("revoke", {"revoke": cast["revoke"]})
+    assert (
+        "suspended this tablet's access" in out["suspended"]
+        and "Nothing on it has been erased" in out["suspended"]
+    )
+    assert "doorstep-device" in out["databasesWhileSuspended"] and len(out["databasesWhileSuspended"]) >= 2
+    assert "not re-admitted this tablet yet" in out["beforeReadmit"]
+    # Re-admitted: the draft it held is sent.
+    assert (out["afterReadmit"]["status"], out["afterReadmit"]["pending"]) == ("idle", 0)
+    assert out["deviceAfter"] == "active"
+    assert no_serious_violations(out["a11y"]) == []
+    assert out["pageErrors"] == []

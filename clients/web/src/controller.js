@@ -374,8 +374,7 @@ async function suspend() {
   const record = { ...session.record, suspendedAt: new Date().toISOString() };
   await saveEnrolment(record);
   await lock();
-  setState({ enrolment: publicRecord(record) });
-  notify("error", new DeviceSuspended().message);
+  setState({ enrolment: publicRecord(record) }); // the unlock screen now says why, and what next
 }
 
 /**

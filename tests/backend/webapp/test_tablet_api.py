@@ -79,6 +79,8 @@ def test_bad_discards_are_refused_and_nothing_is_audited(api, practitioner, chan
 def test_only_the_tablets_own_user_can_discard_its_work(api, practitioner, colleague):
     device = enrol(api(practitioner))["device"]
     body = {"device": device["pk"], "count": 1, "records": [], "reason": "erase"}
-    assert api(colleague).post("/api/tablet/discard-unsent/", body, format="json").status_code == 403
+    # Someone else's device answers like a missing one, and the attempt is audited.
+    assert api(colleague).post("/api/tablet/discard-unsent/", body, format="json").status_code == 404
+    assert AuditEvent.objects.filter(action="read_denied", actor=colleague, object_id=device["id"]).exists()
     assert APIClient().post("/api/tablet/discard-unsent/", body, format="json").status_code == 401
     assert not AuditEvent.objects.filter(action="device_discard").exists()

@@ -30,7 +30,8 @@ run(async () => {
     await page.waitForFunction(() => Boolean(navigator.serviceWorker?.controller), null, { timeout: 30_000 });
     await page.goto(newVisit);
     await page.getByRole("heading", { name: "Record a visit" }).waitFor();
-    await page.getByRole("radio", { name: "Statutory" }).check();
+    // No visit type chosen: the half-written form the old idle lock threw away.
+    await page.getByLabel("Home environment").fill("Cold; the heating is broken.");
     await page.getByLabel("Observations").pressSequentially(`Seen in the kitchen. ${canary.a}`, { delay: 5 });
     await page.waitForTimeout(1000); // "within a second of typing"
     out.rawAfterTyping = { hasCanary: (await rawIndexedDb(page)).includes(canary.a), hasAutosave: (await rawIndexedDb(page)).includes("doorstep-autosave") };
@@ -49,7 +50,7 @@ run(async () => {
     await page.locator("#unsaved-forms").getByRole("link", { name: /^Restore/ }).click();
     await page.getByRole("heading", { name: "Record a visit" }).waitFor();
     out.restoredAfterClose = await observations(page);
-    out.typeKeptAfterClose = await page.getByRole("radio", { name: "Statutory" }).isChecked();
+    out.homeKeptAfterClose = await page.getByLabel("Home environment").inputValue();
 
     // -- (b) the idle lock fires (the council's setting shortened to 1 minute) -------------------------
     await context.setOffline(false);
@@ -95,6 +96,7 @@ run(async () => {
     out.rawAfterClockBack = { hasCanary: [canary.a, canary.b, canary.c].some((c) => raw.includes(c)) };
     await waitSyncIdle(page);
     out.syncAfterClockBack = await syncNow(page);
+    await page.getByRole("radio", { name: "Statutory" }).check();
     await page.getByRole("button", { name: "Save draft" }).click();
     await page.getByText("Draft saved on this tablet.").waitFor();
     await page.waitForURL(/#\/visit\//);
@@ -129,7 +131,7 @@ run(async () => {
     out.eraseRefusedLocked = await page.locator("#erase-refused").innerText();
     out.plainEraseOffered = await page.getByRole("button", { name: "Erase this tablet's data" }).count();
     await checkScreen(page, "unlock, erase refused", out.a11y);
-    await page.getByRole("heading", { name: "Set the tablet up again" }).evaluate((el) => el.scrollIntoView({ block: "start" }));
+    await page.locator("#erase-refused").evaluate((el) => el.scrollIntoView({ block: "center" }));
     await screenshot(page, "erase-refused");
     await page.getByRole("button", { name: /^Discard 1 unsent record/ }).click();
     await page.locator(".error-summary").waitFor();

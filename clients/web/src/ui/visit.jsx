@@ -254,6 +254,7 @@ function VisitForm({ doc, content, detail, back, family, banners, dirty, autosav
   formRef.current = form;
   const returned = content?.status === "returned" ? lastReturn(content) : null;
   const isNew = !doc;
+  const me = currentSession()?.record.user.ref;
   // Saving applies the changes to what the form was first opened with (restored: then, not now).
   const base = restored ? restored.base : content;
   const baseRev = restored ? restored.baseRev : doc?._rev || null;
@@ -332,7 +333,8 @@ function VisitForm({ doc, content, detail, back, family, banners, dirty, autosav
 
   return (
     <Page title={isNew ? "Record a visit" : `Visit on ${formatDateTime(content.visit_date)}`} back={back} wide>
-      <p class="case-meta">{family} · {detail.meta.case_number} {content && <StatusBadge status={content.status} />}</p>
+      <p class="case-meta">{family} · {detail.meta.case_number}
+        {content && content.author !== me && <> · recorded by {who(content.author, me)}</>} {content && <StatusBadge status={content.status} />}</p>
       {banners}
       {returned && (
         <Panel kind="warning" title="Returned by your supervisor">
