@@ -75,7 +75,7 @@ async function refreshSettings() {
 
 // -- start-up ---------------------------------------------------------------------------------
 export async function boot() {
-  await refreshSettings();
+  refreshSettings(); // in the background: a slow connection must not hold up opening the app
   addEventListener("online", () => { setState({ online: true }); if (session) sync(); });
   addEventListener("offline", () => {
     setState({ online: false });
