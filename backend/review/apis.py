@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.accounts.models import Device
 from backend.accounts.names import person, users_by_ref
 from backend.common.errors import Forbidden, NotFound, OutOfScope
 from backend.common.http import actor_of
@@ -107,6 +108,12 @@ class VisitReturnApi(APIView):
 
 def _candidates(item: ConflictItem, with_values: bool) -> dict[str, Any]:
     names = users_by_ref(c.get("author") for c in item.candidates)
+    device_ids = {
+        int(d[2:]) for c in item.candidates if isinstance(d := c.get("device"), str) and d[2:].isdigit()
+    }
+    devices = {
+        f"d:{pk}": name for pk, name in Device.objects.filter(pk__in=device_ids).values_list("pk", "name")
+    }
     out: dict[str, Any] = {
         "id": item.pk,
         "document_id": item.document_id,
@@ -117,7 +124,10 @@ def _candidates(item: ConflictItem, with_values: bool) -> dict[str, Any]:
         "rule": item.rule,
         "merged_rev": item.merged_rev,
         "created_at": item.created_at,
-        "candidates": [{**c, "by": person(names.get(c.get("author")))} for c in item.candidates],
+        "candidates": [
+            {**c, "by": person(names.get(c.get("author"))), "device_name": devices.get(c.get("device"))}
+            for c in item.candidates
+        ],
     }
     if with_values:
         values = conflict_values(item)

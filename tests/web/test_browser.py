@@ -4,6 +4,7 @@ accessibility (axe-core at both tablet orientations, keyboard-only use of the vi
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -80,6 +81,18 @@ def test_two_tablets_editing_offline_converge_and_the_supervisor_decides(
     assert visit["conflicts"] == [] and visit["decisions_pending"] == []
     assert visit["content"]["risk_level"] == "medium"
     assert "Tablet A:" in visit["content"]["observations"] and "Tablet B:" in visit["content"]["child_voice"]
+
+    # Overlapping rewrites of one sentence: attributed by name and local time, never by id; the
+    # supervisor keeps both (a reason is asked for), and the record then reads without markers.
+    merged = out["analysisMerged"]
+    assert "Tablet A: needs are met" in merged and "Tablet B: needs are met" in merged
+    assert "[Conflicting edit — " in merged and not re.search(r"u:\d|\d{4}-\d\d-\d\dT", merged)
+    assert out["textColumns"] and all("'s version from “Tablet " in t for t in out["textColumns"])
+    assert "Say why" in out["reasonAsked"]
+    assert out["analysisKept"] == (
+        "Tablet A: needs are met; the school reports good attendance.\n"
+        "Tablet B: needs are met, but mum is struggling with the baby."
+    )
 
 
 def test_errors_are_explained_and_nothing_is_dropped(web: WebRig, cast: dict[str, Any]) -> None:

@@ -94,11 +94,51 @@ run(async (browser) => {
   const decidedA = await readVisit(a.page, visitId);
   const decidedB = await readVisit(b.page, visitId);
 
+  // Both rewrite the same sentence of the analysis offline: the merged text names who wrote
+  // each version (names and local times, no ids), and the supervisor keeps both, with a reason.
+  for (const [t, text] of [[a, "Tablet A: needs are met; the school reports good attendance."],
+    [b, "Tablet B: needs are met, but mum is struggling with the baby."]]) {
+    await t.context.setOffline(true);
+    await openVisit(t.page, visitId);
+    await t.page.getByLabel("Analysis").fill(text);
+    await t.page.getByRole("button", { name: "Save draft" }).click();
+    await t.page.getByText("Draft saved on this tablet.").waitFor();
+  }
+  for (const t of [a, b]) {
+    await t.context.setOffline(false);
+    await t.page.waitForFunction(() => navigator.onLine);
+  }
+  await syncNow(a.page);
+  await syncNow(b.page);
+  await syncNow(a.page);
+  await openVisit(a.page, visitId);
+  const analysisMerged = await a.page.getByLabel("Analysis").inputValue();
+  await desk.page.reload();
+  await desk.page.getByRole("heading", { name: "Review queue" }).waitFor();
+  const textRow = desk.page.locator("section[aria-labelledby=q-conflicts] tbody tr", { hasText: caseNumber })
+    .filter({ hasText: "Analysis" });
+  await textRow.first().waitFor();
+  await textRow.first().getByRole("link").click();
+  await desk.page.getByRole("heading", { name: /^Decide/ }).waitFor();
+  const textColumns = await desk.page.locator(".compare-col:not(.compare-col--base) h2").allInnerTexts();
+  await desk.page.getByLabel("Keep both versions, one after the other").check();
+  await desk.page.getByRole("button", { name: "Record decision" }).click();
+  const reasonAsked = await desk.page.locator(".error-summary").innerText();
+  await desk.page.getByLabel(/^Reason/).fill("Both are true: the school and the health visitor agree.");
+  await checkScreen(desk.page, "conflict, keep both with a reason", a11y);
+  await desk.page.getByRole("button", { name: "Record decision" }).click();
+  await desk.page.getByText("Decision recorded.").waitFor();
+  await syncNow(a.page);
+  const analysisDecided = (await readVisit(a.page, visitId)).text;
+  await openVisit(a.page, visitId);
+  const analysisKept = await a.page.getByLabel("Analysis").inputValue();
+
   return {
     visitId, marker, syncs, mergesB, columns, a11y,
     seenA: { ...seenA, text: undefined }, seenB: { ...seenB, text: undefined },
     pendingDecisionShown: seenA.text.includes("A supervisor will decide") || seenA.text.includes("Supervisor deciding") || seenA.text.includes("disagreed"),
     decidedA: { ...decidedA, text: undefined }, decidedB: { ...decidedB, text: undefined },
+    analysisMerged, textColumns, reasonAsked, analysisKept, analysisDecidedShown: analysisDecided.length > 0,
     pageErrors: [...a.page.errors, ...b.page.errors, ...desk.page.errors],
   };
 });

@@ -276,7 +276,11 @@ export function ReviewConflict({ conflictId }) {
   if (!data) return <Page title="Conflict" back={back}><Loading /></Page>;
   const { conflict, names } = data;
   const nameOf = nameFrom(names);
-  const who = (c) => c.by?.name || nameOf(c.author);
+  const author = (c) => c.by?.name || nameOf(c.author);
+  // One person's two tablets: tell their versions apart by the tablet's name.
+  const shared = (c) => conflict.candidates.filter((o) => o.author === c.author).length > 1;
+  const version = (c, i) =>
+    `${author(c)}'s version${shared(c) ? ` from ${c.device_name ? `“${c.device_name}”` : `tablet ${i + 1}`}` : ""}`;
   const text = conflict.rule === "text" && conflict.candidates.every((c) => typeof c.value === "string");
   const decided = Boolean(conflict.decided_at);
   const needsReason = choice === "both" || choice === "own";
@@ -334,10 +338,10 @@ export function ReviewConflict({ conflictId }) {
             )}
             {conflict.candidates.map((c, i) => (
               <div class={`compare-col${choice === `v${i}` ? " compare-col--chosen" : ""}`} key={c.rev || i}>
-                <h2>{who(c)}'s version</h2>
+                <h2>{version(c, i)}</h2>
                 <p class="subtle">Edited {formatDateTime(c.edited_at)}</p>
                 <Value value={c.value} />
-                {option(`v${i}`, `choice-${i}`, `Keep ${who(c)}'s version`)}
+                {option(`v${i}`, `choice-${i}`, `Keep ${version(c, i)}`)}
               </div>
             ))}
           </div>
