@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
 from typing import Any
 
@@ -22,10 +24,32 @@ def person(user: User | None) -> dict[str, str] | None:
     return {"id": user.ref, "name": person_name(user), "role": user.role}
 
 
+_cached: ContextVar[dict[str, User | None] | None] = ContextVar("doorstep_names", default=None)
+
+
+@contextmanager
+def names_cached() -> Iterator[None]:
+    """Within this block ``users_by_ref`` asks the database once per user: a replication round
+    that merges many documents names their authors with one query, not one per document."""
+    token = _cached.set({})
+    try:
+        yield
+    finally:
+        _cached.reset(token)
+
+
 def users_by_ref(refs: Iterable[Any]) -> dict[str, User]:
     """Users named by ``u:<id>`` references (unknown or malformed ones are left out)."""
-    ids = {int(r[2:]) for r in refs if isinstance(r, str) and r.startswith("u:") and r[2:].isdigit()}
-    return {u.ref: u for u in User.objects.filter(pk__in=ids)}
+    wanted = {r for r in refs if isinstance(r, str) and r.startswith("u:") and r[2:].isdigit()}
+    cache = _cached.get()
+    missing = wanted if cache is None else wanted - cache.keys()
+    found: dict[str, User | None] = dict.fromkeys(missing)
+    if missing:
+        found.update({u.ref: u for u in User.objects.filter(pk__in={int(r[2:]) for r in missing})})
+    if cache is not None:
+        cache.update(found)
+        found = {r: cache[r] for r in wanted}
+    return {r: u for r, u in found.items() if u is not None}
 
 
 def day(value: datetime | date | None, *, today: date | None = None) -> str:

@@ -12,6 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
+
+from backend.accounts.names import moment, person_name, users_by_ref
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record
 from sync import revtree
@@ -116,11 +119,16 @@ def _addendum_from_edit(
     if not proposed and not removed:
         return
     author_ref = edit.get("updated_by") or actor.ref
-    changed = ", ".join(sorted([*proposed, *removed]))
+    changed = ", ".join(name.replace("_", " ").capitalize() for name in sorted([*proposed, *removed]))
+    # A text people read: names and the council's local time, never raw ids, revisions or ISO
+    # times (those stay in the addendum's fields and the audit trail).
+    author = users_by_ref([author_ref]).get(str(author_ref))
+    edited = parse_datetime(str(edit.get("updated_at") or ""))
     text = (
-        f"Edit made offline on revision {base_rev or 'unknown'} after this visit was signed off "
-        f"(edited {edit.get('updated_at', 'at an unknown time')} by {author_ref}). "
-        f"The signed-off record is unchanged; the edit proposed changes to: {changed}."
+        f"{person_name(author) if author else 'A colleague'} edited this visit offline"
+        f"{f' on {moment(edited)}' if edited is not None and edited.tzinfo is not None else ''}, "
+        f"after it had been signed off. The signed-off record is unchanged; the edit proposed "
+        f"changes to: {changed}."
     )
     document_create(
         actor=actor,

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
-from backend.accounts.names import moment, person_name, users_by_ref
+from backend.accounts.names import moment, names_cached, person_name, users_by_ref
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record, audit_record_many
 from backend.cases.models import Case
@@ -136,7 +136,8 @@ def resolve_conflicts(
             if document.doc_type == "visit" and write.parent_signed_off:
                 protect_signed_off(document, tree, live, _all_revisions(document), actor, now)
     if several:
-        _resolve_several(several, actor=actor, now=now, opened=opened or {})
+        with names_cached():  # the merged texts' authors named with one query per round
+            _resolve_several(several, actor=actor, now=now, opened=opened or {})
     if later:
         resolve_conflicts(written=later, actor=actor, now=now, opened=opened)
 

@@ -100,6 +100,9 @@ def test_a_coworkers_edit_after_sign_off_is_listed_to_its_author_with_the_addend
         "it was kept as an addendum, awaiting the supervisor"
     )
     assert items(api(practitioner)) == []  # the visit's author did not write the addendum
+    addendum_text = api(supervisor).get(f"/api/addenda/{item['record_id']}/").json()["content"]["text"]
+    assert addendum_text.startswith("Jamie Hussain edited this visit offline on ")
+    assert "Analysis" in addendum_text and not RAW_ID.search(addendum_text)
     addendum = api(supervisor).get(f"/api/addenda/{item['record_id']}/").json()
     api(supervisor).post(
         f"/api/addenda/{item['record_id']}/acknowledge/", {"rev": addendum["rev"]}, format="json"
