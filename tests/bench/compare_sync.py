@@ -18,36 +18,31 @@ SECTION = "One write path: before and after"
 WORSE = 0.10
 
 
-def figures(result: dict[str, Any]) -> dict[str, float]:
-    """The headline figures of one engine's result (``asdict(EngineResult)`` of bench_sync.py, the
-    same shape before and after the restructuring): pull medians per batch size (Doorstep,
-    pouchdb-server, their ratio), the push median, merges/s over B's ``_bulk_docs`` server time."""
-    out: dict[str, float] = {}
+def figures(result: dict[str, Any]) -> dict[str, list[float]]:
+    """Every run's headline figures from one engine's result (``asdict(EngineResult)`` of
+    bench_sync.py, the same shape before and after the restructuring): initial pulls per batch
+    size (Doorstep's, and each Doorstep pull over the pouchdb-server pull that followed it),
+    pushes, and merges/s (merge audit events over B's ``_bulk_docs`` server time)."""
+    out: dict[str, list[float]] = {}
     runs = result.get("runs", [])
     for batch in sorted({r["batch"] for r in runs if r["kind"] == "pull"}):
-        doorstep = [
-            r["ms"] / 1000
-            for r in runs
-            if (r["kind"], r["target"], r["batch"]) == ("pull", "doorstep", batch)
-        ]
-        pouch = [
-            r["ms"] / 1000
-            for r in runs
-            if (r["kind"], r["target"], r["batch"]) == ("pull", "pouchdb-server", batch)
-        ]
-        if doorstep:
-            out[f"pull {batch} s"] = median(doorstep)
-        if doorstep and pouch:
-            out[f"pull {batch} / pouchdb-server"] = median(doorstep) / median(pouch)
-    pushes = [r["ms"] / 1000 for r in runs if r["kind"] == "push"]
-    if pushes:
-        out["push s"] = median(pushes)
+
+        def pulls(target: str, batch: int = batch) -> dict[int, float]:
+            return {
+                r["run"]: r["ms"] / 1000
+                for r in runs
+                if (r["kind"], r["target"], r["batch"]) == ("pull", target, batch)
+            }
+
+        doorstep, pouch = pulls("doorstep"), pulls("pouchdb-server")
+        out[f"pull {batch} s"] = list(doorstep.values())
+        out[f"pull {batch} / pouchdb-server"] = [doorstep[i] / pouch[i] for i in doorstep if i in pouch]
+    out["push s"] = [r["ms"] / 1000 for r in runs if r["kind"] == "push"]
     timed = (result.get("merge") or {}).get("timed")
     if timed:
         bulk_ms = timed["B"]["breakdown"].get("POST _bulk_docs", {}).get("total_ms", 0.0)
-        if bulk_ms:
-            out["merges/s"] = timed["check"]["merge_events"] / (bulk_ms / 1000)
-    return out
+        out["merges/s"] = [timed["check"]["merge_events"] / (bulk_ms / 1000)] if bulk_ms else []
+    return {name: values for name, values in out.items() if values}
 
 
 def higher_is_better(name: str) -> bool:
@@ -58,19 +53,19 @@ def label(name: str, edits: int) -> str:
     if name.startswith("pull ") and name.endswith(" s"):
         return f"initial pull, batch_size {name.split()[1]} (s)"
     if name.startswith("pull "):
-        return f"initial pull, batch_size {name.split()[1]}: Doorstep / pouchdb-server"
+        return f"initial pull, batch_size {name.split()[1]}: Doorstep / pouchdb-server (per pair)"
     if name == "push s":
         return f"push of {edits:,} edits (s)"
     return "merges/s (server `_bulk_docs` time)"
 
 
 def collect(paths: list[Path]) -> dict[str, dict[str, list[float]]]:
-    """engine -> figure -> one value per run (file)."""
+    """engine -> figure -> every run's value, over all the files."""
     out: dict[str, dict[str, list[float]]] = {}
     for path in paths:
         for result in json.loads(path.read_text()):
-            for name, value in figures(result).items():
-                out.setdefault(result["engine"], {}).setdefault(name, []).append(value)
+            for name, values in figures(result).items():
+                out.setdefault(result["engine"], {}).setdefault(name, []).extend(values)
     return out
 
 
@@ -91,8 +86,8 @@ def render(before: dict[str, dict[str, list[float]]], after: dict[str, dict[str,
         "",
         *args.intro,
         "",
-        f"| engine | figure | before: {args.before_label} | after: {args.after_label} | after / before "
-        "(medians) | more than 10 % worse? |",
+        f"| engine | figure | before: {args.before_label}, every run | after: {args.after_label}, every run "
+        "| after / before (medians) | more than 10 % worse? |",
         "|---|---|---|---|---:|---|",
     ]
     worse: list[str] = []
