@@ -25,7 +25,18 @@ class IdConverter:
         return str(value)
 
 
+class DeviceIdConverter(IdConverter):
+    """A device's id as every device output shows it (``d:82``), or its bare number (``82``,
+    which older clients send): a client reads ``id`` from a response and puts it in the URL."""
+
+    regex = "(?:d:)?[1-9][0-9]{0,17}"
+
+    def to_python(self, value: str) -> int:
+        return int(value.removeprefix("d:"))
+
+
 register_converter(IdConverter, "id")
+register_converter(DeviceIdConverter, "device")
 
 api = [
     path("auth/token/", accounts.TokenObtainApi.as_view(), name="auth-token"),
@@ -57,11 +68,11 @@ api = [
     path("addenda/<str:doc_id>/", records.AddendumDetailApi.as_view(), name="addendum-detail"),
     path("devices/", accounts.DeviceListCreateApi.as_view(), name="devices"),
     path("devices/wiped/", accounts.DeviceWipedApi.as_view(), name="device-wiped"),
-    path("devices/<id:device_id>/token/", accounts.DeviceTokenApi.as_view(), name="device-token"),
+    path("devices/<device:device_id>/token/", accounts.DeviceTokenApi.as_view(), name="device-token"),
     path("devices/me/checkin/", accounts.DeviceCheckinApi.as_view(), name="device-checkin"),
     *(
         path(
-            f"devices/<id:device_id>/{move}/",
+            f"devices/<device:device_id>/{move}/",
             accounts.DeviceMoveApi.as_view(move=move),
             name=f"device-{move}",
         )
@@ -97,3 +108,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("app/", include("backend.webapp.urls")),
 ]
+
+handler400 = "backend.common.fallbacks.bad_request"
+handler403 = "backend.common.fallbacks.permission_denied"
+handler404 = "backend.common.fallbacks.not_found"
+handler500 = "backend.common.fallbacks.server_error"

@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.accounts.models import Role
+from backend.common.openapi import paginated
 from backend.common.pagination import Pagination
 from backend.common.serializers import StrictSerializer, id_field
 from backend.common.spreadsheet import spreadsheet_row
@@ -81,7 +82,12 @@ def audit_events(filters: dict[str, Any]) -> QuerySet[AuditEvent]:
 class AuditListApi(APIView):
     permission_classes = [IsAdminRole]
 
-    @extend_schema(parameters=[AuditFilter], responses=AuditEventOutput(many=True), tags=["Audit"])
+    @extend_schema(
+        parameters=[AuditFilter],
+        responses=paginated(AuditEventOutput),
+        tags=["Audit"],
+        operation_id="audit_list",
+    )
     def get(self, request: Request) -> Response:
         filters = AuditFilter(data=request.query_params)
         filters.is_valid(raise_exception=True)

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from backend.accounts.models import Team, User
 from backend.common.errors import ApplicationError, ErrorCode
 from backend.common.http import actor_of
+from backend.common.openapi import paginated
 from backend.common.pagination import Pagination
 from backend.common.serializers import StrictSerializer, content_field_class, id_field
 from backend.records.apis import (
@@ -169,7 +170,12 @@ class CaseListCreateApi(APIView):
         filters.is_valid(raise_exception=True)
         return dict(filters.validated_data)
 
-    @extend_schema(parameters=[CaseFilter], responses=CaseSummaryOutput(many=True), tags=["Cases"])
+    @extend_schema(
+        parameters=[CaseFilter],
+        responses=paginated(CaseSummaryOutput),
+        tags=["Cases"],
+        operation_id="cases_list",
+    )
     def get(self, request: Request) -> Response:
         filters = self._filters(request)
         today = timezone.localdate()

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from backend.cases.models import Case
 from backend.common.errors import NotFound, OutOfScope
 from backend.common.http import actor_of
+from backend.common.openapi import PAGE_PARAMETERS, paginated
 from backend.common.pagination import Pagination
 from backend.common.serializers import StrictSerializer, content_field_class
 from backend.records.permissions import can_read_case
@@ -49,7 +50,8 @@ def document_output_serializer(doc_type: str) -> type[serializers.Serializer]:
         {
             "id": serializers.CharField(),
             "rev": serializers.CharField(),
-            "type": serializers.CharField(),
+            # One value per output type, so a response of several possible types tells them apart.
+            "type": serializers.ChoiceField(choices=[doc_type]),
             "case_id": serializers.CharField(),
             "schema": serializers.IntegerField(),
             "deleted": serializers.BooleanField(),
@@ -203,8 +205,11 @@ def _document_apis(doc_type: str, plural: str) -> tuple[type[APIView], type[APIV
             "get": extend_schema(
                 tags=tag,
                 operation_id=f"case_{plural}_list",
-                parameters=[OpenApiParameter("status", str, description="Filter by workflow status.")],
-                responses=document_summary_serializer(doc_type)(many=True),
+                parameters=[
+                    OpenApiParameter("status", str, description="Filter by workflow status."),
+                    *PAGE_PARAMETERS,
+                ],
+                responses=paginated(document_summary_serializer(doc_type)),
             )(_copy(base_list.get)),
             "post": extend_schema(
                 tags=tag,

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -75,6 +75,93 @@ class DecideInput(StrictSerializer):
 
 VISIT_OUT = document_output_serializer("visit")
 
+#: A decision answers the document it decided, of whichever type (told apart by ``type``).
+DECIDED_DOCUMENT_OUT = PolymorphicProxySerializer(
+    component_name="DecidedDocument",
+    serializers={t: document_output_serializer(t) for t in ("case", "person", "visit", "note", "addendum")},
+    resource_type_field_name="type",
+)
+
+
+class AwaitingSignOffOutput(serializers.Serializer):
+    id = serializers.CharField()
+    rev = serializers.CharField()
+    case_id = serializers.CharField()
+    case_number = serializers.CharField()
+    author = serializers.CharField(allow_null=True, help_text="The practitioner's full name.")
+    visit_date = serializers.DateTimeField(allow_null=True)
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    needs_decision = serializers.BooleanField(help_text="A merged field waits for a supervisor's decision.")
+
+
+class ConflictCandidateOutput(serializers.Serializer):
+    rev = serializers.CharField(help_text="The revision that carried this value.")
+    author = serializers.CharField(allow_null=True, help_text="User ref (u:7) of whoever wrote it.")
+    edited_at = serializers.CharField(allow_null=True)
+    device = serializers.CharField(allow_null=True, help_text="Device ref (d:3), if edited on a tablet.")
+
+
+class ConflictCandidateValueOutput(ConflictCandidateOutput):
+    value = AnyValueField(help_text="The value this candidate proposes (decrypted).")
+
+
+class ConflictOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    document_id = serializers.CharField()
+    document_type = serializers.CharField()
+    case_id = serializers.CharField()
+    case_number = serializers.CharField()
+    field = serializers.CharField(help_text="Dotted path of the field in conflict.")
+    rule = serializers.CharField(help_text="The merge rule (x-merge) that could not decide.")
+    merged_rev = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    candidates = ConflictCandidateOutput(many=True)
+
+
+class ConflictDetailOutput(ConflictOutput):
+    base = AnyValueField(help_text="The common ancestor's value (null if none).")
+    candidates = ConflictCandidateValueOutput(many=True)
+    decided_at = serializers.DateTimeField(allow_null=True)
+    decision_rev = serializers.CharField(allow_blank=True)
+
+
+class OpenAddendumOutput(serializers.Serializer):
+    id = serializers.CharField()
+    rev = serializers.CharField()
+    case_id = serializers.CharField()
+    case_number = serializers.CharField()
+    visit_id = serializers.CharField(allow_null=True)
+    author = serializers.CharField(allow_null=True, help_text="User ref (u:7).")
+    created_at = serializers.DateTimeField()
+
+
+class OverdueCaseOutput(serializers.Serializer):
+    case_id = serializers.CharField()
+    case_number = serializers.CharField()
+    case_type = serializers.CharField()
+    team = serializers.CharField(help_text="The team's name.")
+    last_visit_on = serializers.DateField(allow_null=True)
+    next_visit_due = serializers.DateField()
+    working_days_overdue = serializers.IntegerField()
+
+
+class LateEditOutput(serializers.Serializer):
+    id = serializers.CharField(help_text="The document edited.")
+    document_type = serializers.CharField()
+    rev = serializers.CharField(allow_null=True)
+    case_id = serializers.CharField()
+    case_number = serializers.CharField()
+    author = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class ReviewQueueOutput(serializers.Serializer):
+    awaiting_sign_off = AwaitingSignOffOutput(many=True)
+    conflicts = ConflictOutput(many=True)
+    addenda = OpenAddendumOutput(many=True)
+    overdue = OverdueCaseOutput(many=True)
+    late_edits = LateEditOutput(many=True)
+
 
 class VisitSubmitApi(APIView):
     @extend_schema(request=RevInput, responses=VISIT_OUT, tags=["Review"])
@@ -139,19 +226,7 @@ def _candidates(item: ConflictItem, with_values: bool) -> dict[str, Any]:
 
 
 class ReviewQueueApi(APIView):
-    @extend_schema(
-        responses=inline_serializer(
-            "ReviewQueue",
-            {
-                "awaiting_sign_off": serializers.ListField(child=serializers.DictField()),
-                "conflicts": serializers.ListField(child=serializers.DictField()),
-                "addenda": serializers.ListField(child=serializers.DictField()),
-                "overdue": serializers.ListField(child=serializers.DictField()),
-                "late_edits": serializers.ListField(child=serializers.DictField()),
-            },
-        ),
-        tags=["Review"],
-    )
+    @extend_schema(responses=ReviewQueueOutput, tags=["Review"])
     def get(self, request: Request) -> Response:
         if request.user.role not in {"supervisor", "admin"}:
             raise Forbidden("the review queue is for supervisors")
@@ -214,7 +289,7 @@ class ReviewQueueApi(APIView):
 
 
 class ConflictDetailApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, tags=["Review"])
+    @extend_schema(responses=ConflictDetailOutput, tags=["Review"])
     def get(self, request: Request, conflict_id: int) -> Response:
         item = (
             ConflictItem.objects.select_related("case", "document", "decided_by")
@@ -251,7 +326,7 @@ class ConflictDetailApi(APIView):
 
 
 class ConflictDecideApi(APIView):
-    @extend_schema(request=DecideInput, responses=OpenApiTypes.OBJECT, tags=["Review"])
+    @extend_schema(request=DecideInput, responses=DECIDED_DOCUMENT_OUT, tags=["Review"])
     def post(self, request: Request, conflict_id: int) -> Response:
         data = DecideInput(data=request.data)
         data.is_valid(raise_exception=True)
