@@ -243,6 +243,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # PATCH bodies here are JSON merge patches of ``content`` that still require ``rev``: the
+    # request component is the same as for PUT, not an all-optional "Patched…" copy.
+    "COMPONENT_SPLIT_PATCH": False,
     "OAS_VERSION": "3.1.0",
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from backend.common.errors import Forbidden, NotFound
 from backend.common.http import actor_of, client_ip
+from backend.common.openapi import ErrorOutput
 from backend.common.serializers import StrictSerializer
 
 from .devices import (
@@ -170,8 +171,10 @@ class DeviceOutput(serializers.ModelSerializer):
 class DeviceListCreateApi(APIView):
     class DeviceEnrolInput(StrictSerializer):
         name = serializers.CharField(max_length=100)
-        public_key = serializers.CharField(
-            max_length=64, help_text="X25519 public key, base64 of the raw 32 bytes"
+        public_key = serializers.RegexField(
+            r"^[A-Za-z0-9+/]{43}=$",
+            help_text="X25519 public key, base64 of the raw 32 bytes",
+            error_messages={"invalid": "public_key must be a base64 X25519 public key (32 bytes)"},
         )
         app_version = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
 
@@ -274,7 +277,16 @@ class DeviceWipedApi(APIView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=None, responses={204: None}, tags=["Devices"])
+    @extend_schema(
+        request=None,
+        responses={
+            204: None,
+            404: OpenApiResponse(
+                ErrorOutput, description="No wipe or retirement was ordered for this device."
+            ),
+        },
+        tags=["Devices"],
+    )
     def post(self, request: Request) -> Response:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         scheme, _, secret = header.partition(" ")

@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied, RequestDataTooBig, Suspicio
 from django.db import OperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from sync import InvalidDocument, InvalidRevision, SyncError
@@ -174,8 +175,17 @@ def is_transient_db_error(exc: BaseException) -> bool:
     return "database is locked" in str(exc)  # SQLite's busy timeout ran out
 
 
+def _render_as_json(request: Any) -> None:
+    """An error is JSON whatever the endpoint answers on success (the audit export's CSV, asked
+    for with ``?format=csv``), as the OpenAPI document says."""
+    if request is not None:
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Render every expected failure as ``{"code", "message", "field"?}`` with a 4xx status."""
+    _render_as_json(context.get("request"))
     headers: dict[str, str] = {}
     if isinstance(exc, OutOfScope):
         audit_out_of_scope(exc, context.get("request"))

@@ -12,6 +12,7 @@ from rest_framework import serializers
 
 from .errors import ErrorCode
 from .pagination import Pagination
+from .serializers import StrictSerializer
 
 
 @extend_schema_serializer(component_name="Error")
@@ -43,7 +44,14 @@ _ERRORS: tuple[tuple[int, str, Any], ...] = (
 
 
 class AutoSchema(SpectacularAutoSchema):
-    """drf-spectacular's schema, plus the error responses each operation can give."""
+    """drf-spectacular's schema, plus the error responses each operation can give, and
+    ``additionalProperties: false`` on request bodies that refuse unknown fields."""
+
+    def _map_basic_serializer(self, serializer: Any, direction: str) -> dict[str, Any]:
+        schema: dict[str, Any] = super()._map_basic_serializer(serializer, direction)
+        if direction == "request" and isinstance(serializer, StrictSerializer):
+            schema["additionalProperties"] = False
+        return schema
 
     def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         operation: dict[str, Any] | None = super().get_operation(*args, **kwargs)

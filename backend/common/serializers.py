@@ -46,6 +46,12 @@ def _openapi_schema(doc_type: str, *, partial: bool, server_set: frozenset[str])
         raw.pop("required", None)
     elif server_set:
         raw["required"] = [name for name in raw.get("required", []) if name not in server_set]
+    if server_set:
+        # The server fills these; a client may echo them back unchanged but never sets them.
+        properties = dict(raw.get("properties", {}))
+        for name in server_set & properties.keys():
+            properties[name] = {**properties[name], "readOnly": True}
+        raw["properties"] = properties
     return raw
 
 

@@ -25,7 +25,8 @@ from .export import person_export
 from .models import Document
 from .services import DocumentView, document_create, document_read, document_update
 
-REV_PATTERN = r"^[0-9]+-[0-9a-f]{1,64}$"
+#: A revision id as ``sync.revtree.parse_rev`` accepts it (N from 1, no leading zeros).
+REV_PATTERN = r"^[1-9][0-9]{0,9}-[0-9a-f]{1,64}$"
 
 
 def document_output(view: DocumentView) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from django.db.models import F, Max
@@ -16,7 +16,11 @@ from .models import Document, VisitRecord
 
 
 def _dt(value: object) -> datetime | None:
-    return parse_datetime(value) if isinstance(value, str) else None
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    if parsed is not None and parsed.tzinfo is not None:
+        # RFC 3339 allows UTC offsets PostgreSQL refuses (beyond ±15:59): keep the instant, in UTC.
+        return parsed.astimezone(UTC)
+    return parsed
 
 
 def _d(value: object) -> date | None:

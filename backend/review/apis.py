@@ -52,6 +52,11 @@ class AnyValueField(serializers.JSONField):
     pass
 
 
+@extend_schema_field({"not": {"type": "null"}})
+class ValueField(serializers.JSONField):
+    """Any JSON value but null (the field's own type is checked against its schema)."""
+
+
 class DecideInput(StrictSerializer):
     choice = serializers.IntegerField(
         required=False, min_value=0, max_value=100, help_text="keep this version"
@@ -59,7 +64,7 @@ class DecideInput(StrictSerializer):
     both = serializers.BooleanField(
         required=False, help_text="text fields: keep every version, without markers"
     )
-    value = AnyValueField(required=False, help_text="a value of your own (a reconciled text)")
+    value = ValueField(required=False, help_text="a value of your own (a reconciled text)")
     reason = serializers.CharField(
         max_length=2000, required=False, allow_blank=True, default="", help_text="required with both or value"
     )

@@ -47,7 +47,8 @@ def call(case: Case, **kwargs: Any) -> Response:
 
 @dataclass
 class World:
-    """Ids of real things and a token per role (``practitioner``, ``supervisor``, ``admin``)."""
+    """Ids of real things and a token per role (``practitioner``, ``supervisor``, ``admin``, and
+    ``device``: the practitioner's tablet's device token)."""
 
     tokens: dict[str, str]
     case_id: str
@@ -107,6 +108,7 @@ def seed_world(
             "practitioner": token_issue(user=practitioner)[0],
             "supervisor": token_issue(user=supervisor)[0],
             "admin": token_issue(user=admin_user)[0],
+            "device": first.token,
         },
         case_id=case_id,
         docs={"visits": visit.id, "people": person.id, "notes": note.id, "addenda": addendum.id},

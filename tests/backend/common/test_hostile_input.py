@@ -320,3 +320,21 @@ def test_hostile_input_over_asgi_is_a_clear_4xx(path, practitioner):
     assert 400 <= status < 500, (status, body[:200])
     answer = json.loads(body)
     assert {"error", "reason"} <= set(answer) or {"code", "message"} <= set(answer), answer
+
+
+def test_a_visit_dated_with_an_offset_postgresql_refuses_is_stored_as_its_instant(api, practitioner, case_id):
+    """RFC 3339 allows any UTC offset up to ±23:59; PostgreSQL's timestamptz refuses beyond
+    ±15:59 (found by Schemathesis: a 500 on PostgreSQL). The instant is what is kept."""
+    from datetime import UTC, datetime
+
+    from backend.records.models import VisitRecord
+
+    response = api(practitioner).post(
+        f"/api/cases/{case_id}/visits/",
+        {"content": {"visit_date": "2026-10-31T06:34:59-16:50", "visit_type": "statutory"}},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["content"]["visit_date"] == "2026-10-31T06:34:59-16:50"
+    stored = VisitRecord.objects.get(document_id=response.json()["id"]).visit_date
+    assert stored == datetime(2026, 10, 31, 23, 24, 59, tzinfo=UTC)

@@ -254,3 +254,23 @@ def test_unknown_urls_answer_json_404_in_the_endpoints_format(api, practitioner,
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert {"rest": "code", "couch": "error"}[fmt] in response.json()
+
+
+def test_request_bodies_say_what_the_server_accepts():
+    """Unknown fields are refused, so the bodies are closed; a PATCH still needs its ``rev``;
+    a decision's own value is never null; server-set content is read-only."""
+    for path, method, op in operations():
+        if "requestBody" not in op:
+            continue
+        body = resolve(op["requestBody"]["content"]["application/json"]["schema"])
+        assert body.get("additionalProperties") is False, f"{method} {path}"
+    patch = resolve(operation("visit_patch")["requestBody"]["content"]["application/json"]["schema"])
+    assert set(patch["required"]) == {"rev", "content"}
+    decide = resolve(
+        operation("review_conflicts_decide_create")["requestBody"]["content"]["application/json"]["schema"]
+    )
+    assert decide["properties"]["value"]["not"] == {"type": "null"}
+    content = resolve(operation("visit_replace")["requestBody"]["content"]["application/json"]["schema"])
+    visit = resolve(content["properties"]["content"])
+    assert visit["properties"]["author"]["readOnly"] is True
+    assert "readOnly" not in visit["properties"]["observations"]
