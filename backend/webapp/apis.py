@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.common.http import actor_of
+from backend.common.openapi import ErrorOutput
 from backend.common.serializers import StrictSerializer
 
 from .services import device_unsent_discard
@@ -46,7 +47,10 @@ class UnsentDiscardApi(APIView):
 
     @extend_schema(
         request=UnsentDiscardInput,
-        responses={201: inline_serializer("UnsentDiscarded", {"audit_event": serializers.IntegerField()})},
+        responses={
+            201: inline_serializer("UnsentDiscarded", {"audit_event": serializers.IntegerField()}),
+            404: OpenApiResponse(ErrorOutput, description="No such device of yours."),
+        },
         tags=["Tablet"],
     )
     def post(self, request: Request) -> Response:

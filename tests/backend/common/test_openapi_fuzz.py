@@ -64,7 +64,9 @@ STATUSES: defaultdict[str, Counter[int]] = defaultdict(Counter)
 
 def role_for(path: str, method: str) -> str:
     """The role that can do this operation (others are tried too, less often)."""
-    if path.startswith(("/api/audit/", "/api/people/{doc_id}/export/")) or path.endswith("/wipe/"):
+    if path.startswith(("/api/audit/", "/api/people/{doc_id}/export/", "/api/users/")) or path.endswith(
+        ("/wipe/", "/retire/", "/readmit/")
+    ):
         return "admin"
     if path.startswith(("/api/devices/me/", "/api/devices/wiped/")):
         return "device"
@@ -90,6 +92,8 @@ def real_path_parameters(path: str, world: World, device_form: bool) -> dict[str
         values["doc_id"] = world.submitted_visit if awaiting else world.docs.get(collection)
     if "{conflict_id}" in path:
         values["conflict_id"] = world.conflict_id
+    if "{user_id}" in path:
+        values["user_id"] = world.user_ids["practitioner"]
     if "{allocation_id}" in path:
         values["allocation_id"] = world.allocation_id
     if "{device_id}" in path:
@@ -111,6 +115,8 @@ def deepen(case: Any, world: World) -> None:
         body["team"] = world.team_id
     if case.path.endswith("/allocations/") and "user" in body:
         body["user"] = world.user_ids["colleague"]
+    if case.path == "/api/tablet/discard-unsent/" and "device" in body:
+        body["device"] = world.device_id
     if case.path.endswith("/decide/") and isinstance(body.get("choice"), int):
         body["choice"] %= 2  # the seeded conflict has two candidates
 
