@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from backend.accounts.models import Device
 from backend.accounts.names import person, users_by_ref
+from backend.attention.apis import ColleagueOutput
 from backend.common.errors import Forbidden, NotFound, OutOfScope
 from backend.common.http import actor_of
 from backend.common.serializers import StrictSerializer
@@ -104,6 +105,7 @@ class ConflictCandidateOutput(serializers.Serializer):
     author = serializers.CharField(allow_null=True, help_text="User ref (u:7) of whoever wrote it.")
     edited_at = serializers.CharField(allow_null=True)
     device = serializers.CharField(allow_null=True, help_text="Device ref (d:3), if edited on a tablet.")
+    by = ColleagueOutput(allow_null=True, help_text="Who wrote it, by name (null if unknown).")
 
 
 class ConflictCandidateValueOutput(ConflictCandidateOutput):
@@ -128,6 +130,12 @@ class ConflictDetailOutput(ConflictOutput):
     candidates = ConflictCandidateValueOutput(many=True)
     decided_at = serializers.DateTimeField(allow_null=True)
     decision_rev = serializers.CharField(allow_blank=True)
+    decision = serializers.ChoiceField(
+        choices=["version", "both", "own"], allow_null=True, help_text="How it was decided (null: open)."
+    )
+    decision_choice = serializers.IntegerField(allow_null=True, help_text="version: the candidate kept.")
+    decided_by = ColleagueOutput(allow_null=True)
+    reason = serializers.CharField(allow_null=True, help_text="The supervisor's reason, if any.")
 
 
 class OpenAddendumOutput(serializers.Serializer):
