@@ -106,6 +106,7 @@ class ConflictCandidateOutput(serializers.Serializer):
     edited_at = serializers.CharField(allow_null=True)
     device = serializers.CharField(allow_null=True, help_text="Device ref (d:3), if edited on a tablet.")
     by = ColleagueOutput(allow_null=True, help_text="Who wrote it, by name (null if unknown).")
+    device_name = serializers.CharField(allow_null=True, help_text="The tablet's name, if edited on one.")
 
 
 class ConflictCandidateValueOutput(ConflictCandidateOutput):
