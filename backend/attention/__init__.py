@@ -1,0 +1,1 @@
+"""A worker's "For your attention" list (derived at read time) and the names directory."""

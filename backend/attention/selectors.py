@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from backend.accounts.models import ManagementEnd, Role, User
-from backend.accounts.names import day, person_name, users_by_ref
+from backend.accounts.names import day, person, person_name, users_by_ref
 from backend.audit.models import AuditAction, AuditEvent
 from backend.cases.models import Allocation, Case
 from backend.records.codec import open_body, schema_for
@@ -325,8 +325,6 @@ def attention_items(user: User, *, include_dismissed: bool = False) -> list[Item
 
 
 def item_json(item: Item) -> dict[str, Any]:
-    from backend.accounts.names import person
-
     return {
         "id": item.id,
         "kind": item.kind,
