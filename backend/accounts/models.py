@@ -22,14 +22,6 @@ class User(AbstractUser):
         return f"u:{self.pk}"
 
     @property
-    def is_practitioner(self) -> bool:
-        return self.role == Role.PRACTITIONER
-
-    @property
-    def is_supervisor(self) -> bool:
-        return self.role == Role.SUPERVISOR
-
-    @property
     def is_admin_role(self) -> bool:
         return self.role == Role.ADMIN
 

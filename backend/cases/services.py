@@ -16,7 +16,7 @@ from backend.common.errors import ApplicationError, ErrorCode, Forbidden, NotFou
 from backend.common.ids import new_id
 from backend.keys.envelopes import withdraw_envelopes
 from backend.keys.services import case_key_create, case_key_rotate
-from backend.records.models import Document, Revision
+from backend.records.models import Revision
 from backend.records.permissions import can_read_case
 from backend.records.sequence import next_seq
 from backend.records.services import (
@@ -217,7 +217,3 @@ def allocation_end(*, actor: Actor, allocation_id: int, now: datetime | None = N
     withdraw_envelopes(user=allocation.user, case_id=allocation.case_id, actor=actor, now=now)
     case_key_rotate(case_id=allocation.case_id, actor=actor, reason="allocation ended")
     return allocation
-
-
-def case_document(case_id: str) -> Document:
-    return Document.objects.select_related("case").get(pk=case_id)

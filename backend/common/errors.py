@@ -100,6 +100,9 @@ class Forbidden(ApplicationError):
 
 
 def audit_out_of_scope(exc: OutOfScope, request: Any) -> None:
+    # Imported here on purpose: ``common`` sits below every app (``audit`` imports its
+    # pagination and serializers), so importing ``audit`` at module level would make the cycle
+    # common -> audit -> common.
     from backend.audit.models import AuditAction
     from backend.audit.services import audit_record
     from backend.common.http import actor_of

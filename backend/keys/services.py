@@ -102,14 +102,6 @@ def case_key_by_kid(*, kid: str, wrapped: str | None = None) -> bytes:
     return key
 
 
-def case_keys_all(*, case_id: str) -> list[tuple[str, bytes]]:
-    """Every (kid, key) of a case, oldest first (devices need old versions to read old bodies)."""
-    return [
-        (ck.kid, case_key_by_kid(kid=ck.kid, wrapped=ck.wrapped))
-        for ck in CaseKey.objects.filter(case_id=case_id).order_by("version")
-    ]
-
-
 @transaction.atomic
 def case_key_rotate(*, case_id: str, actor: Actor | None, reason: str) -> CaseKey:
     """Start a new key version for future writes (after someone loses access to the case)."""

@@ -38,15 +38,3 @@ def case_permissions(user: Any, case: Case, doc_type: str) -> tuple[bool, bool]:
         return managed, managed
     allocated = is_allocated(user, case.id)
     return allocated, allocated and doc_type != "case"
-
-
-def can_write_document(user: Any, case: Case, doc_type: str) -> bool:
-    """Case documents: the team's supervisors and admins; everything else: allocated workers
-    and the team's supervisors."""
-    if doc_type == "case":
-        return user.role == Role.ADMIN or manages_team(user, case.team_id)
-    if user.role == Role.SUPERVISOR:
-        return manages_team(user, case.team_id)
-    if user.role == Role.PRACTITIONER:
-        return is_allocated(user, case.id)
-    return False

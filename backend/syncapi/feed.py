@@ -1,4 +1,5 @@
-"""The caller's changes feed over their subset, ordered by (effective seq, document seq).
+"""The caller's changes feed over their subset, ordered by (effective seq, document seq), one
+whole page at a time (``changes_page``).
 
 One SQL query per batch: the caller's cases and access seqs go in as a VALUES list, the
 database computes ``eff = max(doc seq, access seq)`` and returns the next ``limit`` rows in
@@ -9,17 +10,22 @@ costs one index probe per case in the subset — not a scan of the database.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
 
-from backend.records.selectors import document_rows
+from backend.keys.envelopes import envelope_rev, envelope_wire
+from backend.keys.models import KeyEnvelope
+from backend.records.selectors import document_rows, revision_rows_by_pair
+from sync import revtree
 
+from .auth import SyncCaller
 from .params import SeqToken
-from .subset import LostCase
+from .reads import PullAudit, visible_rows
+from .subset import LostCase, lost_cases
+from .wire import purge_doc, purge_rev, wire_doc
 
 
 @dataclass(frozen=True)
@@ -123,10 +129,6 @@ def document_changes(
     ]
 
 
-def purge_rev(case_id: str, ended_seq: int) -> str:
-    return "1-" + hashlib.md5(f"purge\n{case_id}\n{ended_seq}".encode()).hexdigest()
-
-
 def purge_changes(lost: list[LostCase], since: SeqToken) -> list[FeedRow]:
     rows = []
     for item in lost:
@@ -175,8 +177,6 @@ def envelope_rows(
     """This device's envelopes issued or withdrawn after ``since`` (index on device, seq), the
     first ``limit`` of them in feed order (a batch of ``limit`` changes can hold no more), none
     after ``upto`` (when the batch is already full of document changes up to there)."""
-    from backend.keys.models import KeyEnvelope
-
     rows = KeyEnvelope.objects.filter(device=device, seq__gte=since.eff).select_related("case_key")
     if upto is not None:
         rows = rows.filter(seq__lte=upto.eff)
@@ -189,8 +189,6 @@ def envelope_rows(
 
 
 def envelope_changes(envelopes: Iterable[Any]) -> list[FeedRow]:
-    from backend.keys.envelopes import envelope_rev
-
     return [
         FeedRow(
             token=SeqToken(e.seq, e.seq),
@@ -202,3 +200,93 @@ def envelope_changes(envelopes: Iterable[Any]) -> list[FeedRow]:
         )
         for e in envelopes
     ]
+
+
+@dataclass(frozen=True)
+class ChangesQuery:
+    since: SeqToken | None
+    limit: int
+    style_all: bool
+    include_docs: bool
+    conflicts: bool
+    feed: str
+    timeout_ms: int
+    heartbeat_ms: int | None
+    doc_ids: list[str] | None
+    descending: bool
+
+
+def changes_page(
+    caller: SyncCaller, query: ChangesQuery, access: dict[str, int]
+) -> tuple[list[dict[str, Any]], str, int]:
+    """One page of the caller's ``_changes`` feed: ``(results, last_seq, pending)``. Documents
+    of the subset, purge signals for lost cases and this device's key envelopes, merged in feed
+    order, cut at ``limit``; with ``include_docs`` each document's winning revision in wire
+    form, audited as a pull. Run inside one transaction (one consistent snapshot)."""
+    since = query.since if query.since is not None else latest_token(access)
+    if not caller.receives:  # a retiring device: no documents, purges or key envelopes
+        return [], str(since), 0
+    lost: list[LostCase] = lost_cases(caller.user, after_seq=since.eff, access=access)
+    fetch = query.limit + 1
+    rows = document_changes(access, since, limit=fetch, doc_ids=query.doc_ids, with_tree=query.style_all)
+    extra = purge_changes(lost, since)
+    envelopes = {}
+    if caller.device is not None:
+        envelopes = {
+            f"keyenv:{e.case_key.kid}": e
+            for e in envelope_rows(
+                caller.device,
+                since,
+                limit=fetch if query.doc_ids is None else None,
+                # A full batch of documents ends at its last row: no envelope after it fits.
+                upto=rows[-1].token if len(rows) >= fetch else None,
+            )
+        }
+        extra.extend(envelope_changes(envelopes.values()))
+    if query.doc_ids is not None:
+        extra = [r for r in extra if r.doc_id in set(query.doc_ids)]
+    merged = sorted([*rows, *extra], key=lambda r: r.token)
+    pending = max(0, len(merged) - query.limit)
+    merged = merged[: query.limit]
+    if query.descending:
+        merged.reverse()
+    audit = PullAudit()
+    docs_by_id: dict[str, Any] = {}
+    if query.include_docs:
+        documents = visible_rows(access, [r.doc_id for r in merged if r.kind == "doc"])
+        bodies = revision_rows_by_pair((d.id, d.rev) for d in documents.values())
+        for doc_id, document in documents.items():
+            revision = bodies.get((doc_id, document.rev))
+            if revision is not None:
+                audit.add(document.case_id)
+                docs_by_id[doc_id] = wire_doc(document, revision, conflicts=query.conflicts)
+    results = []
+    lost_by_id = {f"purge:{item.case_id}": item for item in lost}
+    for row in merged:
+        if row.kind == "doc" and query.style_all and row.tree is not None:
+            revs = revtree.stored_leaf_revs(row.tree)
+        else:
+            revs = [row.rev]
+        entry: dict[str, Any] = {
+            "seq": str(row.token),
+            "id": row.doc_id,
+            "changes": [{"rev": r} for r in revs],
+        }
+        if row.deleted:
+            entry["deleted"] = True
+        if query.include_docs:
+            if row.kind == "purge":
+                item = lost_by_id[row.doc_id]
+                entry["doc"] = purge_doc(item.case_id, item.ended_seq)
+            elif row.kind == "keyenv":
+                entry["doc"] = envelope_wire(envelopes[row.doc_id])
+            else:
+                entry["doc"] = docs_by_id.get(row.doc_id)
+        results.append(entry)
+    audit.flush(caller)
+    if merged:
+        last = max(r.token for r in merged)
+        last_seq = str(last)
+    else:
+        last_seq = str(since)
+    return results, last_seq, pending

@@ -11,8 +11,9 @@ from typing import Any
 from backend.audit.models import AuditAction
 from backend.audit.services import audit_record_many
 from backend.keys.envelopes import envelope_revisions, envelope_wire
+from backend.keys.models import KeyEnvelope
 from backend.records.models import Document, Revision
-from backend.records.selectors import DocumentRow, document_rows, revision_rows_by_pair
+from backend.records.selectors import DocumentRow, document_rows, revision_rows_by_pair, revisions_by_pair
 from sync import InvalidRevision, LocalSyncError, revtree
 
 from .auth import SyncCaller
@@ -65,8 +66,6 @@ def device_envelopes(caller: SyncCaller, doc_ids: Iterable[Any] | None = None) -
     no envelope costs no query."""
     if caller.device is None or not caller.receives:
         return {}
-    from backend.keys.models import KeyEnvelope
-
     rows = KeyEnvelope.objects.filter(device=caller.device)
     if doc_ids is not None:
         cases = {
@@ -330,3 +329,77 @@ def revs_diff(
                 entry["possible_ancestors"] = ancestors
             answer[doc_id] = entry
     return answer
+
+
+def all_docs(
+    caller: SyncCaller,
+    access: dict[str, int],
+    *,
+    keys: list[str] | None,
+    include_docs: bool,
+    limit: int | None,
+    skip: int,
+    descending: bool,
+    start: str | None,
+    end: str | None,
+    inclusive_end: bool,
+    key: Any,
+) -> dict[str, Any]:
+    """``_all_docs`` over the caller's subset: the documents of ``keys`` (in that order, those
+    not visible as ``not_found``) or a range of live documents by id; with ``include_docs``
+    each winning revision in wire form, audited as a pull. Run inside one transaction."""
+    audit = PullAudit()
+    qs = Document.objects.filter(case_id__in=list(access))
+    total = qs.filter(deleted=False).count()
+    rows: list[dict[str, Any]] = []
+    if keys is not None:
+        docs = visible_documents(access, keys)
+        selected = keys[skip:]
+        if limit is not None:
+            selected = selected[:limit]
+        for wanted in selected:
+            document = docs.get(wanted)
+            if document is None:
+                rows.append({"key": wanted, "error": "not_found"})
+                continue
+            value: dict[str, Any] = {"rev": document.rev}
+            if document.deleted:
+                value["deleted"] = True
+            rows.append(
+                {
+                    "id": wanted,
+                    "key": wanted,
+                    "value": value,
+                    **({"doc": None} if include_docs and document.deleted else {}),
+                }
+            )
+        live = [docs[r["id"]] for r in rows if "id" in r and not docs[r["id"]].deleted]
+    else:
+        qs = qs.filter(deleted=False)
+        if descending:
+            if start is not None:
+                qs = qs.filter(id__lte=start)
+            if end is not None:
+                qs = qs.filter(id__gte=end) if inclusive_end else qs.filter(id__gt=end)
+            qs = qs.order_by("-id")
+        else:
+            if start is not None:
+                qs = qs.filter(id__gte=start)
+            if end is not None:
+                qs = qs.filter(id__lte=end) if inclusive_end else qs.filter(id__lt=end)
+            qs = qs.order_by("id")
+        if key is not None:
+            qs = qs.filter(id=key if isinstance(key, str) else "")
+        qs = qs[skip : skip + limit] if limit is not None else qs[skip:]
+        live = list(qs.only("id", "rev", "deleted", "case_id", "doc_type", "schema_version", "tree"))
+        rows = [{"id": d.id, "key": d.id, "value": {"rev": d.rev}} for d in live]
+    if include_docs and live:
+        stored = revisions_by_pair((d.id, d.rev) for d in live)
+        by_id = {d.id: d for d in live}
+        for row in rows:
+            document = by_id.get(row.get("id", ""))
+            if document is not None and (document.id, document.rev) in stored:
+                audit.add(document.case_id)
+                row["doc"] = wire_doc(document, stored[(document.id, document.rev)])
+    audit.flush(caller)
+    return {"total_rows": total, "offset": skip, "rows": rows}

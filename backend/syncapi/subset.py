@@ -18,6 +18,7 @@ from django.db import connection
 
 from backend.accounts.models import ManagementEnd, Role, TeamManager
 from backend.cases.models import Allocation, Case
+from backend.keys.models import KeyEnvelope
 
 _ALLOCATIONS = Allocation._meta.db_table
 _MANAGEMENT_ENDS = ManagementEnd._meta.db_table
@@ -88,8 +89,6 @@ def late_write_access(user: Any, device: Any, *, access: dict[str, int], now: An
     days = settings.DOORSTEP_LATE_EDIT_DAYS
     if device is None or days <= 0 or user.role != Role.PRACTITIONER:
         return {}
-    from backend.keys.models import KeyEnvelope
-
     ended = (
         Allocation.objects.filter(user=user, ended_at__gte=now - timedelta(days=days))
         .exclude(case_id__in=list(access))
@@ -104,7 +103,3 @@ def late_write_access(user: Any, device: Any, *, access: dict[str, int], now: An
         )
     )
     return {case_id: seq for case_id, seq in candidates.items() if case_id in held}
-
-
-def in_subset(access: dict[str, int], case_id: str | None) -> bool:
-    return case_id is not None and case_id in access

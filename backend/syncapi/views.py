@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -20,8 +19,6 @@ from django.views.decorators.csrf import csrf_exempt
 from backend.cases.models import Case
 from backend.common.errors import is_transient_db_error
 from backend.keys.envelopes import envelope_wire, issue_envelopes
-from backend.records.models import Document
-from backend.records.selectors import revision_rows_by_pair, revisions_by_pair
 from backend.records.sequence import current_seq
 
 from . import feed as feeds
@@ -29,9 +26,9 @@ from . import reads
 from .auth import SyncAuthError, SyncCaller, sync_caller
 from .errors import CouchError, bad_request, dumps, error_response, json_response, not_found
 from .models import LocalDoc
-from .params import MAX_LIMIT, SeqToken, flag, integer, json_body, json_param, parse_since
+from .params import MAX_LIMIT, flag, integer, json_body, json_param, parse_since
 from .services import replicated_writes
-from .subset import LostCase, case_access, late_write_access, lost_cases, read_access
+from .subset import case_access, late_write_access, lost_cases, read_access
 
 logger = logging.getLogger("doorstep.sync")
 
@@ -153,21 +150,7 @@ def local_doc(request: HttpRequest, caller: SyncCaller, local_id: str) -> HttpRe
 # --- _changes ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ChangesQuery:
-    since: SeqToken | None
-    limit: int
-    style_all: bool
-    include_docs: bool
-    conflicts: bool
-    feed: str
-    timeout_ms: int
-    heartbeat_ms: int | None
-    doc_ids: list[str] | None
-    descending: bool
-
-
-def _changes_query(request: HttpRequest) -> ChangesQuery:
+def _changes_query(request: HttpRequest) -> feeds.ChangesQuery:
     feed = request.GET.get("feed", "normal")
     if feed not in {"normal", "longpoll"}:
         raise bad_request("feed must be normal or longpoll (continuous and eventsource are not supported)")
@@ -196,7 +179,7 @@ def _changes_query(request: HttpRequest) -> ChangesQuery:
             if raw == "true"
             else integer(request, "heartbeat", None, minimum=1, maximum=LONGPOLL_MAX_MS)
         )
-    return ChangesQuery(
+    return feeds.ChangesQuery(
         since=parse_since(request.GET.get("since", "0")),
         limit=integer(request, "limit", BATCH_DEFAULT, minimum=1, maximum=MAX_LIMIT) or BATCH_DEFAULT,
         style_all=style == "all_docs",
@@ -210,80 +193,6 @@ def _changes_query(request: HttpRequest) -> ChangesQuery:
     )
 
 
-def _run_changes(
-    caller: SyncCaller, query: ChangesQuery, access: dict[str, int]
-) -> tuple[list[dict[str, Any]], str, int]:
-    since = query.since if query.since is not None else feeds.latest_token(access)
-    if not caller.receives:  # a retiring device: no documents, purges or key envelopes
-        return [], str(since), 0
-    lost: list[LostCase] = lost_cases(caller.user, after_seq=since.eff, access=access)
-    fetch = query.limit + 1
-    rows = feeds.document_changes(
-        access, since, limit=fetch, doc_ids=query.doc_ids, with_tree=query.style_all
-    )
-    extra = feeds.purge_changes(lost, since)
-    envelopes = {}
-    if caller.device is not None:
-        envelopes = {
-            f"keyenv:{e.case_key.kid}": e
-            for e in feeds.envelope_rows(
-                caller.device,
-                since,
-                limit=fetch if query.doc_ids is None else None,
-                # A full batch of documents ends at its last row: no envelope after it fits.
-                upto=rows[-1].token if len(rows) >= fetch else None,
-            )
-        }
-        extra.extend(feeds.envelope_changes(envelopes.values()))
-    if query.doc_ids is not None:
-        extra = [r for r in extra if r.doc_id in set(query.doc_ids)]
-    merged = sorted([*rows, *extra], key=lambda r: r.token)
-    pending = max(0, len(merged) - query.limit)
-    merged = merged[: query.limit]
-    if query.descending:
-        merged.reverse()
-    audit = reads.PullAudit()
-    docs_by_id: dict[str, Any] = {}
-    if query.include_docs:
-        documents = reads.visible_rows(access, [r.doc_id for r in merged if r.kind == "doc"])
-        bodies = revision_rows_by_pair((d.id, d.rev) for d in documents.values())
-        for doc_id, document in documents.items():
-            revision = bodies.get((doc_id, document.rev))
-            if revision is not None:
-                audit.add(document.case_id)
-                docs_by_id[doc_id] = reads.wire_doc(document, revision, conflicts=query.conflicts)
-    results = []
-    lost_by_id = {f"purge:{item.case_id}": item for item in lost}
-    for row in merged:
-        if row.kind == "doc" and query.style_all and row.tree is not None:
-            revs = reads.revtree.stored_leaf_revs(row.tree)
-        else:
-            revs = [row.rev]
-        entry: dict[str, Any] = {
-            "seq": str(row.token),
-            "id": row.doc_id,
-            "changes": [{"rev": r} for r in revs],
-        }
-        if row.deleted:
-            entry["deleted"] = True
-        if query.include_docs:
-            if row.kind == "purge":
-                item = lost_by_id[row.doc_id]
-                entry["doc"] = reads.purge_doc(item.case_id, item.ended_seq)
-            elif row.kind == "keyenv":
-                entry["doc"] = envelope_wire(envelopes[row.doc_id])
-            else:
-                entry["doc"] = docs_by_id.get(row.doc_id)
-        results.append(entry)
-    audit.flush(caller)
-    if merged:
-        last = max(r.token for r in merged)
-        last_seq = str(last)
-    else:
-        last_seq = str(since)
-    return results, last_seq, pending
-
-
 def _changes_body(results: list[dict[str, Any]], last_seq: str, pending: int) -> bytes:
     return dumps({"results": results, "last_seq": last_seq, "pending": pending})
 
@@ -292,20 +201,20 @@ def _changes_body(results: list[dict[str, Any]], last_seq: str, pending: int) ->
 async def changes(request: HttpRequest) -> HttpResponse:
     """``_changes``: normal and long-poll feeds (long-poll waits without holding a thread)."""
 
-    def prepare() -> tuple[SyncCaller, ChangesQuery]:
+    def prepare() -> tuple[SyncCaller, feeds.ChangesQuery]:
         if request.method not in {"GET", "POST"}:
             raise CouchError("method_not_allowed", "Only GET,POST allowed", status=405)
         return sync_caller(request), _changes_query(request)
 
-    def run(caller: SyncCaller, query: ChangesQuery) -> tuple[list[dict[str, Any]], str, int]:
+    def run(caller: SyncCaller, query: feeds.ChangesQuery) -> tuple[list[dict[str, Any]], str, int]:
         access = read_access(caller)
         if caller.device is not None and caller.receives:
             # Envelopes for newly granted cases or new key versions, committed before the read.
             issue_envelopes(device=caller.device, access=access, actor=caller.actor)
         with transaction.atomic():  # one consistent snapshot per batch
-            return _run_changes(caller, query, access)
+            return feeds.changes_page(caller, query, access)
 
-    def first() -> tuple[SyncCaller, ChangesQuery, tuple[list[dict[str, Any]], str, int]]:
+    def first() -> tuple[SyncCaller, feeds.ChangesQuery, tuple[list[dict[str, Any]], str, int]]:
         caller, query = prepare()
         return caller, query, run(caller, query)
 
@@ -320,7 +229,7 @@ async def changes(request: HttpRequest) -> HttpResponse:
     if results or query.feed != "longpoll":
         return HttpResponse(_changes_body(results, last_seq, pending), content_type="application/json")
     if query.since is None:
-        query = ChangesQuery(**{**query.__dict__, "since": parse_since(last_seq)})
+        query = feeds.ChangesQuery(**{**query.__dict__, "since": parse_since(last_seq)})
 
     async def wait() -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
@@ -421,69 +330,24 @@ def all_docs(request: HttpRequest, caller: SyncCaller) -> HttpResponse:
     limit = integer(request, "limit", None, minimum=0, maximum=MAX_LIMIT)
     skip = integer(request, "skip", 0, minimum=0, maximum=10**9) or 0
     descending = flag(request, "descending")
-    audit = reads.PullAudit()
-    qs = Document.objects.filter(case_id__in=list(access))
-    total = qs.filter(deleted=False).count()
-    rows: list[dict[str, Any]] = []
+    if keys is not None and (not isinstance(keys, list) or not all(isinstance(k, str) for k in keys)):
+        raise bad_request("keys must be a JSON array of strings")
+    ranged = keys is None  # the range parameters apply only without keys
     with transaction.atomic():
-        if keys is not None:
-            if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-                raise bad_request("keys must be a JSON array of strings")
-            found = reads.visible_documents(access, keys)
-            selected = keys[skip:]
-            if limit is not None:
-                selected = selected[:limit]
-            docs = {d_id: d for d_id, d in found.items()}
-            for key in selected:
-                document = docs.get(key)
-                if document is None:
-                    rows.append({"key": key, "error": "not_found"})
-                    continue
-                value: dict[str, Any] = {"rev": document.rev}
-                if document.deleted:
-                    value["deleted"] = True
-                rows.append(
-                    {
-                        "id": key,
-                        "key": key,
-                        "value": value,
-                        **({"doc": None} if include_docs and document.deleted else {}),
-                    }
-                )
-            live = [docs[r["id"]] for r in rows if "id" in r and not docs[r["id"]].deleted]
-        else:
-            qs = qs.filter(deleted=False)
-            start = _key_param(request, "startkey", "start_key")
-            end = _key_param(request, "endkey", "end_key")
-            inclusive_end = flag(request, "inclusive_end", True)
-            if descending:
-                if start is not None:
-                    qs = qs.filter(id__lte=start)
-                if end is not None:
-                    qs = qs.filter(id__gte=end) if inclusive_end else qs.filter(id__gt=end)
-                qs = qs.order_by("-id")
-            else:
-                if start is not None:
-                    qs = qs.filter(id__gte=start)
-                if end is not None:
-                    qs = qs.filter(id__lte=end) if inclusive_end else qs.filter(id__lt=end)
-                qs = qs.order_by("id")
-            key = json_param(request, "key")
-            if key is not None:
-                qs = qs.filter(id=key if isinstance(key, str) else "")
-            qs = qs[skip : skip + limit] if limit is not None else qs[skip:]
-            live = list(qs.only("id", "rev", "deleted", "case_id", "doc_type", "schema_version", "tree"))
-            rows = [{"id": d.id, "key": d.id, "value": {"rev": d.rev}} for d in live]
-        if include_docs and live:
-            stored = revisions_by_pair((d.id, d.rev) for d in live)
-            by_id = {d.id: d for d in live}
-            for row in rows:
-                document = by_id.get(row.get("id", ""))
-                if document is not None and (document.id, document.rev) in stored:
-                    audit.add(document.case_id)
-                    row["doc"] = reads.wire_doc(document, stored[(document.id, document.rev)])
-        audit.flush(caller)
-    return json_response({"total_rows": total, "offset": skip, "rows": rows})
+        answer = reads.all_docs(
+            caller,
+            access,
+            keys=keys,
+            include_docs=include_docs,
+            limit=limit,
+            skip=skip,
+            descending=descending,
+            start=_key_param(request, "startkey", "start_key") if ranged else None,
+            end=_key_param(request, "endkey", "end_key") if ranged else None,
+            inclusive_end=flag(request, "inclusive_end", True) if ranged else True,
+            key=json_param(request, "key") if ranged else None,
+        )
+    return json_response(answer)
 
 
 def _key_param(request: HttpRequest, *names: str) -> str | None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from backend.records.models import Document, Revision
 from backend.records.selectors import DocumentRow, RevisionRow
 from sync import revtree
 
-from .feed import purge_rev
+
+def purge_rev(case_id: str, ended_seq: int) -> str:
+    """The revision of the purge signal for ``case_id`` lost at ``ended_seq`` (deterministic)."""
+    return "1-" + hashlib.md5(f"purge\n{case_id}\n{ended_seq}".encode()).hexdigest()
 
 
 def load_tree(document: Document | DocumentRow) -> revtree.RevTree:
