@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
 from django.utils import timezone
 
+from backend.common.actors import Actor
+
 from .models import AuditAction, AuditEvent
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: the user, the device they act from (if any) and their address."""
-
-    user: Any  # accounts.User; Any keeps this module free of an import cycle
-    device: Any = None
-    ip: str | None = None
-
-    @property
-    def ref(self) -> str:
-        return f"u:{self.user.pk}"
 
 
 def audit_record(

@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework.request import Request
 
-from backend.audit.services import Actor
+from .actors import Actor
 
 
 def client_ip(request: Any) -> str | None:

@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from backend.records.codec import schema_for
+from .schemas import schema_for
 
 #: Largest id a database integer key can hold; bigger numbers are a 400, not an overflow.
 MAX_ID = 2**63 - 1

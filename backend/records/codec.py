@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
+from backend.common.schemas import schema_for, schemas
 from backend.keys.services import case_key_by_kid, case_key_current
-from sync import DecryptionError, DocSchema, InvalidDocument, decrypt_body, encrypt_body, load_schemas
+from sync import DecryptionError, InvalidDocument, decrypt_body, encrypt_body
 
-
-@lru_cache(maxsize=1)
-def schemas() -> dict[str, DocSchema]:
-    return load_schemas()
-
-
-def schema_for(doc_type: str) -> DocSchema:
-    return schemas()[doc_type]
+__all__ = ["open_body", "refusal_reason", "schema_for", "schemas", "seal"]
 
 
 def seal(*, doc_id: str, doc_type: str, case_id: str, content: dict[str, Any]) -> dict[str, Any]:
