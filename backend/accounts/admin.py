@@ -7,6 +7,7 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record
+from backend.common.admin import ReadOnlyAdmin
 from backend.common.errors import ApplicationError
 from backend.common.http import client_ip
 
@@ -113,7 +114,7 @@ def _device_action(move: str, label: str) -> Any:
 
 
 @admin.register(Device)
-class DeviceAdmin(admin.ModelAdmin):
+class DeviceAdmin(ReadOnlyAdmin):
     """Read-only: a device's status, user and tokens change only through ``accounts.devices``
     (the actions below), so every change is audited and timestamped."""
 
@@ -134,12 +135,3 @@ class DeviceAdmin(admin.ModelAdmin):
         _device_action("readmit", "Re-admit a revoked device"),
         _device_action("wipe", "Wipe: erase at next contact"),
     ]
-
-    def has_add_permission(self, request: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
