@@ -264,8 +264,7 @@ def document_update(
         }
     )
     _check_immutable(document.doc_type, new_content, current)
-    new_content["updated_at"] = _iso(now)
-    new_content["updated_by"] = actor.ref
+    _stamp_edit(new_content, sent=content, actor=actor, now=now)
     _validate(document.doc_type, new_content)
     return _write_edit(
         actor=actor,
@@ -277,6 +276,17 @@ def document_update(
         action=AuditAction.UPDATE,
         changed=sorted(k for k in new_content if new_content.get(k) != current.get(k)),
     )
+
+
+def _stamp_edit(content: dict[str, Any], *, sent: dict[str, Any], actor: Actor, now: datetime) -> None:
+    """Stamp an edit made on the server with the server's time and its author. A tablet's own
+    clock reading (``updated_at_device``, docs/sync-protocol.md "Edit times") belongs to the
+    edit that sent it: an edit that does not send one must not carry the last tablet's
+    reading beside its own, newer time."""
+    content["updated_at"] = _iso(now)
+    content["updated_by"] = actor.ref
+    if "updated_at_device" not in sent:
+        content.pop("updated_at_device", None)
 
 
 def _write_edit(
@@ -318,7 +328,8 @@ def document_write_internal(
 ) -> DocumentView:
     """For other services (workflow, decisions) that already checked permissions and hold the lock."""
     current = view_of(document).content
-    content = {**content, "updated_at": _iso(now), "updated_by": actor.ref}
+    content = dict(content)
+    _stamp_edit(content, sent={}, actor=actor, now=now)
     _validate(document.doc_type, content)
     return _write_edit(
         actor=actor,

@@ -66,6 +66,28 @@ def test_put_replaces_content_and_keeps_server_fields(api, practitioner, case_id
     assert content["author"] == practitioner.ref and content["status"] == "draft"
 
 
+def test_an_edit_without_a_device_reading_drops_the_last_tablets(api, practitioner, case_id, visit_content):
+    """``updated_at_device`` is the editing tablet's clock at *its* edit; a later REST edit that
+    sends none is stamped with the server's time alone, not with the old tablet reading."""
+    client = api(practitioner)
+    created = create_visit(client, case_id, {**visit_content, "updated_at_device": "2026-01-02T03:04:05Z"})
+    assert created["content"]["updated_at_device"] == "2026-01-02T03:04:05Z"
+    edited = client.patch(
+        f"/api/visits/{created['id']}/",
+        {"rev": created["rev"], "content": {"analysis": "Things are improving."}},
+        format="json",
+    )
+    assert edited.status_code == 200, edited.json()
+    assert "updated_at_device" not in edited.json()["content"]
+    again = client.patch(
+        f"/api/visits/{created['id']}/",
+        {"rev": edited.json()["rev"], "content": {"updated_at_device": "2026-12-04T10:00:00Z"}},
+        format="json",
+    )
+    assert again.status_code == 200, again.json()
+    assert again.json()["content"]["updated_at_device"] == "2026-12-04T10:00:00Z"
+
+
 def test_stale_rev_is_409_and_stores_nothing(api, practitioner, case_id, visit_content):
     client = api(practitioner)
     created = create_visit(client, case_id, visit_content)
