@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from backend.audit.admin_log import AuditedAdmin
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record
 from backend.common.admin import ReadOnlyAdmin
@@ -44,7 +45,9 @@ admin.site.login_form = ThrottledAdminLoginForm
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedAdmin, BaseUserAdmin):
+    """Users, roles and passwords: every change made here is an ``admin_edit`` audit event."""
+
     list_display = ["username", "first_name", "last_name", "role", "job_title", "is_active"]
     list_filter = ["role", "is_active"]
     fieldsets = (*BaseUserAdmin.fieldsets, ("Doorstep", {"fields": ("role", "job_title")}))
@@ -65,7 +68,9 @@ class TeamManagerInline(admin.TabularInline):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(AuditedAdmin):
+    """Teams and their members (audited as ``admin_edit``); managers change through the services."""
+
     list_display = ["name", "service"]
     filter_horizontal = ["members"]
     inlines = [TeamManagerInline]

@@ -41,6 +41,7 @@ class AuditAction(models.TextChoices):
     KEY_ROTATE = "key_rotate", "Case key rotated"
     KEYRING_ROTATE = "keyring_rotate", "Server keyring rotated"
     EXPORT = "export", "Records exported"
+    ADMIN_EDIT = "admin_edit", "Changed in Django admin"
 
 
 class AuditEvent(models.Model):

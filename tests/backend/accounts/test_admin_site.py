@@ -1,5 +1,6 @@
 """Django admin cannot write what must be audited: devices (status, user, tokens), allocations,
-cases and team managers change only through the services; its device actions call them."""
+cases and team managers change only through the services; its device actions call them; what it
+may still change (users, team members) is audited."""
 
 from __future__ import annotations
 
@@ -119,3 +120,62 @@ def test_cases_allocations_and_teams_cannot_be_changed_or_deleted(
     assert site_admin.post(f"/admin/accounts/team/{team.pk}/delete/", {"post": "yes"}).status_code == 403
     allocation.refresh_from_db()
     assert allocation.ended_at == ended_before and Case.objects.filter(pk=case_id).exists()
+
+
+def _admin_edits(object_type: str, object_id: Any) -> list[dict[str, Any]]:
+    events = AuditEvent.objects.filter(action=AuditAction.ADMIN_EDIT, object_type=object_type)
+    return [e.detail for e in events.filter(object_id=str(object_id)).order_by("pk")]
+
+
+def test_a_role_change_and_a_password_reset_in_django_admin_are_audited(
+    site_admin: Client, practitioner: Any
+) -> None:
+    """A user's role decides what they may read; changing it (or their password) in Django admin
+    leaves an ``admin_edit`` event naming the fields, never their values."""
+    form = {
+        "username": practitioner.username,
+        "first_name": practitioner.first_name,
+        "last_name": practitioner.last_name,
+        "email": "",
+        "is_active": "on",
+        "role": "admin",
+        "job_title": "",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "09:00:00",
+    }
+    response = site_admin.post(f"/admin/accounts/user/{practitioner.pk}/change/", form)
+    assert response.status_code == 302, response.content[:2000]
+    practitioner.refresh_from_db()
+    assert practitioner.role == "admin"
+    (edit,) = _admin_edits("user", practitioner.pk)
+    assert edit["change"] == "changed" and "Role" in str(edit["what"])
+    password = {
+        "password1": "a-new-Passw0rd-2026",
+        "password2": "a-new-Passw0rd-2026",
+        "usable_password": "true",
+    }
+    response = site_admin.post(f"/admin/accounts/user/{practitioner.pk}/password/", password)
+    assert response.status_code == 302, response.content[:2000]
+    edits = _admin_edits("user", practitioner.pk)
+    assert len(edits) == 2 and "a-new-Passw0rd-2026" not in str(edits)
+
+
+def test_team_membership_changed_in_django_admin_is_audited(
+    site_admin: Client, team: Any, practitioner: Any, colleague: Any
+) -> None:
+    team.members.add(colleague)
+    page = site_admin.get(f"/admin/accounts/team/{team.pk}/change/")
+    assert page.status_code == 200
+    prefix = page.context["inline_admin_formsets"][0].formset.prefix
+    form = {
+        "name": team.name,
+        "service": team.service,
+        "members": [colleague.pk],  # the practitioner leaves the team
+        f"{prefix}-TOTAL_FORMS": "0",
+        f"{prefix}-INITIAL_FORMS": "0",
+    }
+    response = site_admin.post(f"/admin/accounts/team/{team.pk}/change/", form)
+    assert response.status_code == 302, response.content[:2000]
+    assert set(team.members.values_list("pk", flat=True)) == {colleague.pk}
+    (edit,) = _admin_edits("team", team.pk)
+    assert edit["change"] == "changed" and "Members" in str(edit["what"])
