@@ -5,11 +5,9 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
+from backend.common.roles import Role
 
-class Role(models.TextChoices):
-    PRACTITIONER = "practitioner", "Practitioner"
-    SUPERVISOR = "supervisor", "Supervisor"
-    ADMIN = "admin", "Admin"
+__all__ = ["AuthToken", "Device", "LoginThrottle", "ManagementEnd", "Role", "Team", "TeamManager", "User"]
 
 
 class User(AbstractUser):

@@ -18,9 +18,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backend.accounts.models import Role
 from backend.common.openapi import paginated
 from backend.common.pagination import Pagination
+from backend.common.roles import Role
 from backend.common.serializers import StrictSerializer, id_field
 from backend.common.spreadsheet import spreadsheet_row
 
