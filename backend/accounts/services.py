@@ -11,6 +11,7 @@ from django.utils import timezone
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record
 from backend.common.errors import ApplicationError, ErrorCode
+from backend.common.sequence import next_seq
 
 from .models import AuthToken, Device, ManagementEnd, Role, Team, TeamManager, User
 from .throttle import Attempt, login_check
@@ -78,8 +79,6 @@ def token_revoke(*, token: AuthToken, actor: Actor, now: datetime | None = None)
 @transaction.atomic
 def team_manager_add(*, team: Team, user: User, actor: Actor | None = None) -> TeamManager:
     """Make ``user`` (a supervisor) a manager of ``team`` from the next global sequence number."""
-    from backend.records.sequence import next_seq
-
     if user.role != Role.SUPERVISOR:
         raise ApplicationError(ErrorCode.INVALID_FIELD, "only supervisors can manage a team", field="user")
     manager, created = TeamManager.objects.get_or_create(
@@ -102,10 +101,12 @@ def team_manager_remove(*, team: Team, user: User, actor: Actor | None = None) -
     team their devices' key envelopes are withdrawn and the case gets a new key version, and
     their feeds carry a purge signal (``ManagementEnd``). Returns the sequence number of the
     change, or None if they did not manage the team."""
+    # cases and keys are built on accounts (their models name User, Team and Device); this one
+    # service reaches up into them, so it imports them here rather than making accounts depend
+    # on them at import time.
     from backend.cases.models import Case
     from backend.keys.envelopes import withdraw_envelopes
     from backend.keys.services import case_key_rotate
-    from backend.records.sequence import next_seq
 
     seq = next_seq()  # the sequence lock first, as allocation changes take it
     deleted, _ = TeamManager.objects.filter(team=team, user=user).delete()

@@ -14,11 +14,11 @@ from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record
 from backend.common.errors import ApplicationError, ErrorCode, Forbidden, NotFound, OutOfScope, StaleRevision
 from backend.common.ids import new_id
+from backend.common.sequence import next_seq
 from backend.keys.envelopes import withdraw_envelopes
 from backend.keys.services import case_key_create, case_key_rotate
 from backend.records.models import Revision
 from backend.records.permissions import can_read_case
-from backend.records.sequence import next_seq
 from backend.records.services import (
     DocumentView,
     document_create,

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from backend.audit.models import AuditAction
 from backend.audit.services import Actor, audit_record_many
+from backend.common.sequence import next_seq
 from sync import wrap_key_for_device
 
 from .models import CaseKey, KeyEnvelope
@@ -41,8 +42,6 @@ def envelope_revisions(device_pk: int, kid: str, generation: int) -> dict[str, A
 def issue_envelopes(*, device: Any, access: dict[str, int], actor: Actor, now: datetime | None = None) -> int:
     """Make sure ``device`` holds a live envelope for every key version of every case in
     ``access``; returns how many were issued. Each issue is audited."""
-    from backend.records.sequence import next_seq
-
     if not access:
         return 0
     # Every _changes request asks; almost always the answer is "nothing to issue", found with
@@ -97,8 +96,6 @@ def issue_envelopes(*, device: Any, access: dict[str, int], actor: Actor, now: d
 def withdraw_envelopes(*, user: Any, case_id: str, actor: Actor | None, now: datetime | None = None) -> int:
     """Withdraw every envelope of ``case_id`` held by ``user``'s devices (crypto-shredding:
     the devices see the envelope documents deleted and must drop the keys)."""
-    from backend.records.sequence import next_seq
-
     now = now or timezone.now()
     envelopes = list(
         KeyEnvelope.objects.select_for_update()

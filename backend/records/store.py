@@ -22,12 +22,12 @@ from django.conf import settings
 from backend.audit.services import Actor
 from backend.cases.models import Case
 from backend.common.rows import insert_rows, update_rows
+from backend.common.sequence import next_seqs
 from sync import revtree
 
 from . import projections
 from .codec import schema_for, seal
 from .models import Document, Revision
-from .sequence import next_seqs
 from .trees import set_tree, tree_of
 
 

@@ -15,6 +15,8 @@ from rest_framework.views import APIView
 from backend.accounts.models import Device
 from backend.accounts.names import person, users_by_ref
 from backend.attention.apis import ColleagueOutput
+from backend.audit.models import AuditAction
+from backend.audit.services import audit_record
 from backend.common.errors import Forbidden, NotFound, OutOfScope
 from backend.common.http import actor_of
 from backend.common.serializers import StrictSerializer
@@ -316,9 +318,6 @@ class ConflictDetailApi(APIView):
             raise OutOfScope(
                 "conflict", object_type="conflict", object_id=str(conflict_id), case_id=item.case_id
             )
-        from backend.audit.models import AuditAction
-        from backend.audit.services import audit_record
-
         audit_record(
             actor=actor_of(request),
             action=AuditAction.READ,

@@ -18,8 +18,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from backend.cases.models import Case
 from backend.common.errors import is_transient_db_error
+from backend.common.sequence import current_seq
 from backend.keys.envelopes import envelope_wire, issue_envelopes
-from backend.records.sequence import current_seq
 
 from . import feed as feeds
 from . import reads

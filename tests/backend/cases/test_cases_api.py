@@ -6,8 +6,8 @@ import pytest
 
 from backend.audit.models import AuditAction, AuditEvent
 from backend.cases.models import Allocation, Case
+from backend.common.sequence import current_seq
 from backend.records.models import Document
-from backend.records.sequence import current_seq
 
 pytestmark = pytest.mark.django_db
 

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 
 from backend.cases.models import Allocation
 from backend.cases.services import allocation_end
-from backend.records.sequence import next_seq
+from backend.common.sequence import next_seq
 from backend.records.services import lock_document
 from tests.conftest import actor
 

@@ -20,8 +20,8 @@ from django.test import Client
 
 from backend.accounts.services import token_issue
 from backend.audit.models import AuditEvent
+from backend.common.sequence import current_seq
 from backend.records.models import Document, Revision
-from backend.records.sequence import current_seq
 from backend.records.services import document_create
 from backend.syncapi.models import LocalDoc
 from tests.backend.syncapi.tablet import Tablet

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from backend.audit.models import AuditAction, AuditEvent
+from backend.common.sequence import current_seq
 from backend.records.models import Document, Revision
-from backend.records.sequence import current_seq
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,8 @@ from django.test import Client
 
 from backend.audit.models import AuditAction, AuditEvent
 from backend.cases.services import allocation_add, allocation_end, case_create
+from backend.common.sequence import current_seq
 from backend.records.models import Document, Revision
-from backend.records.sequence import current_seq
 from backend.records.services import document_create
 from tests.conftest import actor
 

@@ -88,7 +88,7 @@ def test_a_manager_added_on_the_admin_page_starts_at_a_sequence_number(
 ) -> None:
     from django.test import Client
 
-    from backend.records.sequence import current_seq
+    from backend.common.sequence import current_seq
 
     team = supervisor.managed_teams.get()
     existing = TeamManager.objects.get(team=team, user=supervisor)

@@ -4,7 +4,9 @@
 transaction-scoped advisory lock, so sequence numbers are handed out — and committed — in
 order: a reader can never see seq N+1 committed while N is still in flight, which is what
 lets a replication checkpoint be a plain number. SQLite transactions are already serialised
-(``BEGIN IMMEDIATE``).
+(``BEGIN IMMEDIATE``). It lives in common, below every app, because allocations, team managers and
+key envelopes take sequence numbers too; its SQLite counter table (``records_seqtick``) and the
+PostgreSQL sequence are created by the records app's migrations.
 """
 
 from __future__ import annotations
