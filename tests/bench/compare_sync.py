@@ -59,35 +59,40 @@ def label(name: str, edits: int) -> str:
     return "merges/s (server `_bulk_docs` time)"
 
 
-def collect(paths: list[Path]) -> dict[str, dict[str, list[float]]]:
-    """engine -> figure -> every run's value, over all the files."""
-    out: dict[str, dict[str, list[float]]] = {}
+def collect(paths: list[Path]) -> dict[str, dict[str, list[list[float]]]]:
+    """engine -> figure -> each run's values, one list per file (a sitting), in the given order."""
+    out: dict[str, dict[str, list[list[float]]]] = {}
     for path in paths:
         for result in json.loads(path.read_text()):
             for name, values in figures(result).items():
-                out.setdefault(result["engine"], {}).setdefault(name, []).extend(values)
+                out.setdefault(result["engine"], {}).setdefault(name, []).append(values)
     return out
 
 
-def _values(values: list[float], digits: int) -> str:
-    if not values:
+def _values(rounds: list[list[float]], digits: int) -> str:
+    if not rounds:
         return "–"
-    shown = ", ".join(f"{v:,.{digits}f}" for v in values)
-    return (
-        shown if len(values) == 1 else f"{shown} (range {min(values):,.{digits}f}–{max(values):,.{digits}f})"
-    )
+    return "; ".join(", ".join(f"{v:,.{digits}f}" for v in values) for values in rounds)
 
 
-def render(before: dict[str, dict[str, list[float]]], after: dict[str, dict[str, list[float]]],
+def _is_worse(name: str, ratio: float) -> bool:
+    return ratio < 1 - WORSE if higher_is_better(name) else ratio > 1 + WORSE
+
+
+def render(before: dict[str, dict[str, list[list[float]]]], after: dict[str, dict[str, list[list[float]]]],
            args: argparse.Namespace) -> tuple[str, list[str]]:  # fmt: skip
-    """The section, and the figures more than WORSE worse after than before (by median)."""
+    """The section, and the figures more than WORSE worse after than before. Files pair up in
+    the order given (the i-th before with the i-th after of each engine: one round each); the
+    ratio of each round divides the medians of its two runs, so a change of load between
+    rounds does not count as a change of code."""
     lines = [
         f"## {SECTION}",
         "",
         *args.intro,
         "",
-        f"| engine | figure | before: {args.before_label}, every run | after: {args.after_label}, every run "
-        "| after / before (medians) | more than 10 % worse? |",
+        f"| engine | figure | before: {args.before_label}, every run (rounds split by ;) "
+        f"| after: {args.after_label}, every run | after / before, each round (medians) "
+        "| more than 10 % worse? |",
         "|---|---|---|---|---:|---|",
     ]
     worse: list[str] = []
@@ -96,13 +101,22 @@ def render(before: dict[str, dict[str, list[float]]], after: dict[str, dict[str,
         for name in names:
             b, a = before.get(engine, {}).get(name, []), after.get(engine, {}).get(name, [])
             digits = 0 if name == "merges/s" else 2
-            ratio = median(a) / median(b) if a and b else float("nan")
-            bad = ratio < 1 - WORSE if higher_is_better(name) else ratio > 1 + WORSE
-            if bad:
-                worse.append(f"{engine}: {label(name, args.edits)}")
+            ratios = [median(x) / median(y) for x, y in zip(a, b, strict=False) if x and y]
+            bad = [_is_worse(name, r) for r in ratios]
+            verdict = (
+                "no"
+                if not any(bad)
+                else (
+                    "**yes**"
+                    if all(bad)
+                    else f"in round {', '.join(str(i + 1) for i, x in enumerate(bad) if x)} of {len(bad)}"
+                )
+            )
+            if any(bad):
+                worse.append(f"{engine}: {label(name, args.edits)} ({verdict})")
             lines.append(
                 f"| {engine} | {label(name, args.edits)} | {_values(b, digits)} | {_values(a, digits)} "
-                f"| **{ratio:.2f}** | {'**yes**' if bad else 'no'} |"
+                f"| **{' ; '.join(f'{r:.2f}' for r in ratios) or '–'}** | {verdict} |"
             )
     lines += ["", *args.outro] if args.outro else []
     return "\n".join(lines) + "\n", worse
