@@ -118,7 +118,11 @@ run(async () => {
     await page.getByLabel("Observations").fill("Written offline, never sent.");
     await page.getByRole("button", { name: "Save draft" }).click();
     await page.getByText("Draft saved on this tablet.").waitFor();
+    // Saving a new visit moves to its own page: let that happen before going to Sync, or the
+    // move can land after it and take the Sync page (and its Erase button) away mid-click.
+    await page.waitForURL(/#\/visit\//);
     await page.goto(appUrl("#/sync"));
+    await page.getByRole("heading", { name: "Sync", exact: true }).waitFor();
     await page.getByRole("button", { name: "Erase this tablet…" }).click();
     await page.locator("#erase-refused").waitFor();
     out.eraseRefusedUnlocked = await page.locator("#erase-refused").innerText();
