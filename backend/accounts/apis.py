@@ -32,6 +32,14 @@ from .services import token_revoke, user_login
 from .throttle import login_unlock
 
 
+class ColleagueOutput(serializers.Serializer):
+    """A person named for someone who reads (attention items, review pages): never a bare id."""
+
+    id = serializers.CharField(help_text="u:<id>")
+    name = serializers.CharField()
+    role = serializers.CharField()
+
+
 class TeamOutput(serializers.ModelSerializer):
     class Meta:
         model = Team

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.accounts.apis import ColleagueOutput
 from backend.accounts.names import colleagues, person
 from backend.audit.models import AuditAction
 from backend.audit.services import audit_record_many
@@ -15,12 +16,6 @@ from backend.common.http import actor_of
 
 from .selectors import attention_items, item_json
 from .services import attention_dismiss
-
-
-class ColleagueOutput(serializers.Serializer):
-    id = serializers.CharField(help_text="u:<id>")
-    name = serializers.CharField()
-    role = serializers.CharField()
 
 
 class AttentionItemOutput(serializers.Serializer):

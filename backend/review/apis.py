@@ -12,9 +12,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.accounts.apis import ColleagueOutput
 from backend.accounts.models import Device
 from backend.accounts.names import person, users_by_ref
-from backend.attention.apis import ColleagueOutput
 from backend.audit.models import AuditAction
 from backend.audit.services import audit_record
 from backend.common.errors import Forbidden, NotFound, OutOfScope
